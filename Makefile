@@ -1,0 +1,45 @@
+# Every target installs what it needs into .venv first, so each works as the
+# first command typed on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: demo test test-fast bench lint clean
+
+$(STAMP): pyproject.toml infra/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	# The local CPU torch first, so that nothing later reaches for a CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c infra/constraints.txt -e '.[cpu,test]'
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	# PySceneDetect is the shot-boundary reference; its own requirements pull opencv 5.
+	$(PIP) install -q --no-deps scenedetect
+	$(PIP) install -q -c infra/constraints.txt platformdirs tqdm click
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/archivist demo
+
+test: $(STAMP)
+	bash infra/scripts/ensure-services.sh
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+bench: $(BENCH_STAMP)
+	@for script in tests/benchmarks/bench_*.py; do \
+		echo "== $$script"; $(PY) $$script || exit 1; \
+	done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf archive-data .pytest_cache

@@ -1,0 +1,105 @@
+"""The Iceberg catalog: tables of Parquet files in the warehouse, named in SQL.
+
+pyiceberg's SQL catalog keeps table pointers in the same database as the run
+state, so one SQLAlchemy URL (SQLite on a laptop, PostgreSQL on a cluster)
+and one warehouse URI (a folder or S3) are the whole deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterable
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.expressions import BooleanExpression, In
+from pyiceberg.table import Table
+
+from catalog.schema import NAMESPACE, TABLES
+from catalog.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COMMIT_ATTEMPTS = 8
+
+
+def open_catalog(settings: Settings) -> SqlCatalog:
+    catalog = SqlCatalog(
+        "archivist",
+        uri=settings.catalog_url_resolved,
+        warehouse=settings.location("warehouse"),
+        **settings.iceberg_properties(),
+    )
+    catalog.create_namespace_if_not_exists(NAMESPACE)
+    return catalog
+
+
+def table(catalog: SqlCatalog, name: str) -> Table:
+    """The table, created on first use and widened when the code added columns."""
+    schema = TABLES[name]
+    identifier = f"{NAMESPACE}.{name}"
+    try:
+        tbl = catalog.load_table(identifier)
+    except NoSuchTableError:
+        return catalog.create_table_if_not_exists(identifier, schema=schema)
+    known = {f.name for f in tbl.schema().fields}
+    if any(f.name not in known for f in schema):
+        with tbl.update_schema() as update:
+            update.union_by_name(schema)
+        tbl = catalog.load_table(identifier)
+    return tbl
+
+
+def replace_assets(
+    catalog: SqlCatalog,
+    name: str,
+    rows: pa.Table,
+    asset_ids: Iterable[str],
+    *,
+    run_id: str,
+) -> int | None:
+    """Make `rows` the table's only rows for these assets, in one commit.
+
+    Replacing by asset is what makes a re-run idempotent: whatever an earlier
+    (or crashed) run wrote for the same assets is removed in the same commit
+    that adds the new rows, so readers see the old rows or the new, never both.
+    Returns the new snapshot id.
+    """
+    ids = sorted(set(asset_ids))
+    if not ids:
+        return None
+    rows = rows.select(TABLES[name].names).cast(TABLES[name])
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        tbl = table(catalog, name)
+        try:
+            props = {"archivist.run-id": run_id}
+            if rows.num_rows:
+                with warnings.catch_warnings():  # a first run has nothing to replace; that is fine
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    tbl.overwrite(rows, overwrite_filter=In("asset_id", ids), snapshot_properties=props)
+            elif tbl.current_snapshot() is not None:
+                tbl.delete(In("asset_id", ids), snapshot_properties=props)
+            tbl = catalog.load_table(f"{NAMESPACE}.{name}")
+            snapshot = tbl.current_snapshot()
+            return snapshot.snapshot_id if snapshot else None
+        except CommitFailedException:
+            # Another run committed to this table first: reload and try again.
+            log.info("commit to %s lost a race (attempt %d); retrying", name, attempt)
+            time.sleep(min(0.1 * 2**attempt, 3.0))
+    raise RuntimeError(f"could not commit to table {name} after {COMMIT_ATTEMPTS} attempts")
+
+
+def read(
+    catalog: SqlCatalog,
+    name: str,
+    *,
+    columns: tuple[str, ...] = ("*",),
+    row_filter: str | BooleanExpression = "true",
+    snapshot_id: int | None = None,
+) -> pa.Table:
+    """Rows of the table's current (or a given) snapshot."""
+    tbl = table(catalog, name)
+    return tbl.scan(row_filter=row_filter, selected_fields=columns, snapshot_id=snapshot_id).to_arrow()

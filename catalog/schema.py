@@ -1,0 +1,175 @@
+"""Column contracts shared by the stages and the catalog.
+
+Stages exchange ``pyarrow.Table`` batches whose columns are named here, so a
+stage can be written and tested knowing only this module, and the catalog
+tables are the same schemas with the run's bookkeeping columns added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+NAMESPACE = "archive"
+
+VISUAL_DIM = 1280
+"""Width of the visual embedding (EfficientNet-Lite0 pooled features)."""
+
+# What `discover` hands to `segment`: one row per media file to process.
+ASSET_REF = pa.schema(
+    [
+        pa.field("asset_id", pa.string(), nullable=False),  # sha256 of the file's bytes
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+    ]
+)
+
+# Technical description of an asset, filled by `segment` from the probe.
+ASSET_PROBE = pa.schema(
+    [
+        pa.field("status", pa.string(), nullable=False),  # 'ok' or 'failed'
+        pa.field("error", pa.string()),
+        pa.field("container", pa.string()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("fps", pa.float64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("frame_count", pa.int64()),
+        pa.field("video_codec", pa.string()),
+        pa.field("pix_fmt", pa.string()),
+        pa.field("audio_streams", pa.int32()),
+        pa.field("audio_codec", pa.string()),
+    ]
+)
+
+# One shot as `segment` finds it. Metrics are means over the shot's analysed
+# frames at analysis resolution; `keyframe_jpeg` is the only image that travels.
+SHOT = pa.schema(
+    [
+        pa.field("shot_id", pa.string()),  # null on the single row of a failed asset
+        pa.field("shot_index", pa.int32()),
+        pa.field("start_frame", pa.int64()),
+        pa.field("end_frame", pa.int64()),  # exclusive
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("transition", pa.string()),  # how the shot begins: 'start', 'cut' or 'gradual'
+        pa.field("keyframe_frame", pa.int64()),
+        pa.field("keyframe_uri", pa.string()),
+        pa.field("keyframe_jpeg", pa.binary()),
+        pa.field("sharpness", pa.float32()),  # variance of the Laplacian of luma
+        pa.field("brightness", pa.float32()),  # mean luma, 0..255
+        pa.field("contrast", pa.float32()),  # standard deviation of luma
+        pa.field("noise", pa.float32()),  # estimated noise sigma of luma, 0..255 scale
+        pa.field("saturation", pa.float32()),  # mean HSV saturation, 0..255
+        pa.field("black_fraction", pa.float32()),  # share of frames that are black
+        pa.field("is_blank", pa.bool_()),  # every analysed frame flat (black, white or one colour)
+        pa.field("is_monochrome", pa.bool_()),
+    ]
+)
+
+SEGMENT_OUTPUT = pa.schema(list(ASSET_REF) + list(ASSET_PROBE) + list(SHOT))
+"""A row per shot, carrying its asset's columns; a failed asset is one row
+with ``status='failed'``, its ``error`` and null shot columns."""
+
+# What the visual stage adds to each shot row.
+VISUAL = pa.schema(
+    [
+        pa.field("tag_labels", pa.list_(pa.string())),
+        pa.field("tag_scores", pa.list_(pa.float32())),
+        pa.field("visual_embedding", pa.list_(pa.float32(), VISUAL_DIM)),
+        pa.field("visual_model", pa.string()),
+    ]
+)
+
+# One row per remastered output file (preservation master or access copy).
+REMASTER = pa.schema(
+    [
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("source_uri", pa.string(), nullable=False),
+        pa.field("kind", pa.string()),  # 'master' (FFV1/Matroska) or 'access' (H.264/MP4)
+        pa.field("output_uri", pa.string()),
+        pa.field("output_sha256", pa.string()),
+        pa.field("manifest_uri", pa.string()),
+        pa.field("codec", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("frame_count", pa.int64()),
+        pa.field("fps", pa.float64()),
+        pa.field("upscale", pa.int32()),
+        pa.field("operations", pa.string()),  # JSON: the operations applied, with parameters
+        pa.field("decisions", pa.string()),  # JSON: what `auto` measured and why it chose them
+        pa.field("model", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("noise_before", pa.float32()),
+        pa.field("noise_after", pa.float32()),
+        pa.field("sharpness_before", pa.float32()),
+        pa.field("sharpness_after", pa.float32()),
+        pa.field("flicker_before", pa.float32()),
+        pa.field("flicker_after", pa.float32()),
+        pa.field("seconds", pa.float64()),
+        pa.field("status", pa.string(), nullable=False),  # 'ok' or 'failed'
+        pa.field("error", pa.string()),
+    ]
+)
+
+# Bookkeeping columns every catalog row carries.
+PROVENANCE = [
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("pipeline_version", pa.string(), nullable=False),
+]
+
+ASSETS = pa.schema(
+    list(ASSET_REF)
+    + list(ASSET_PROBE)
+    + [pa.field("shot_count", pa.int32()), pa.field("processed_at", pa.timestamp("us", tz="UTC"))]
+    + PROVENANCE
+)
+
+SHOTS = pa.schema(
+    [pa.field("asset_id", pa.string(), nullable=False)]
+    + [f for f in SHOT if f.name != "keyframe_jpeg"]
+    + PROVENANCE
+)
+
+TAGS = pa.schema(
+    [
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # 'imagenet', 'object', 'technical', …
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("score", pa.float32()),
+        pa.field("rank", pa.int32()),
+        pa.field("box", pa.list_(pa.float32())),  # x0, y0, x1, y1 in keyframe pixels, where located
+        pa.field("model", pa.string()),
+    ]
+    + PROVENANCE
+)
+
+EMBEDDINGS = pa.schema(
+    [
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("space", pa.string(), nullable=False),  # 'visual', 'text', …
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("dim", pa.int32(), nullable=False),
+        pa.field("vector", pa.list_(pa.float32())),
+    ]
+    + PROVENANCE
+)
+
+REMASTERS = pa.schema(list(REMASTER) + PROVENANCE)
+
+TABLES: dict[str, pa.Schema] = {
+    "assets": ASSETS,
+    "shots": SHOTS,
+    "tags": TAGS,
+    "embeddings": EMBEDDINGS,
+    "remasters": REMASTERS,
+}
+"""Every catalog table by name. Later stages add theirs here."""
+
+
+def shot_id(asset_id: str, start_frame: int, end_frame: int) -> str:
+    """A shot is named by its asset and frame range, so re-runs name it alike."""
+    return hashlib.sha256(f"{asset_id}:{start_frame}:{end_frame}".encode()).hexdigest()[:32]

@@ -1,0 +1,94 @@
+"""The one settings object: where the archive lives and what runs it.
+
+Every value comes from an `ARCHIVIST_*` environment variable or its embedded
+default (a folder warehouse, SQLite, a local Ray); a job spec's `storage`
+section overrides them for that job. Code reads locations from here and never
+asks whether it is on a laptop or a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARCHIVIST_", extra="forbid")
+
+    home: str = Field("./archive-data", description="warehouse root: a folder or an s3:// URL")
+    catalog_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite inside a local home")
+    ray_address: str | None = Field(None, description="Ray cluster address; default starts a local Ray")
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str | None = None
+    api_token: str | None = Field(None, description="token required by write endpoints of the API")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_local_home(cls, value: str) -> str:
+        # Ray workers do not share the driver's working directory.
+        if "://" in value and not value.startswith("file://"):
+            return value.rstrip("/")
+        return str(Path(value.removeprefix("file://")).expanduser().resolve())
+
+    @property
+    def home_is_local(self) -> bool:
+        return "://" not in self.home
+
+    @property
+    def catalog_url_resolved(self) -> str:
+        if self.catalog_url:
+            return self.catalog_url
+        if not self.home_is_local:
+            raise ValueError(
+                f"ARCHIVIST_CATALOG_URL must be set when ARCHIVIST_HOME is remote ({self.home}): "
+                "the default SQLite file can only live in a local folder"
+            )
+        os.makedirs(self.home, exist_ok=True)
+        return f"sqlite:///{self.home}/catalog.db"
+
+    def location(self, *parts: str) -> str:
+        """A URI under the home (warehouse, keyframes, indexes, masters…)."""
+        return "/".join([self.home, *parts])
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options for the home and for s3:// sources."""
+        if self.home_is_local and not self.s3_endpoint_url and not self.s3_access_key_id:
+            return {}
+        options: dict[str, Any] = {}
+        if self.s3_access_key_id:
+            options["key"] = self.s3_access_key_id
+        if self.s3_secret_access_key:
+            options["secret"] = self.s3_secret_access_key
+        client: dict[str, Any] = {}
+        if self.s3_endpoint_url:
+            client["endpoint_url"] = self.s3_endpoint_url
+        if self.s3_region:
+            client["region_name"] = self.s3_region
+        if client:
+            options["client_kwargs"] = client
+        return options
+
+    def iceberg_properties(self) -> dict[str, str]:
+        """The same S3 facts in pyiceberg's property names."""
+        props = {"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"}
+        for key, value in (
+            ("s3.endpoint", self.s3_endpoint_url),
+            ("s3.access-key-id", self.s3_access_key_id),
+            ("s3.secret-access-key", self.s3_secret_access_key),
+            ("s3.region", self.s3_region),
+        ):
+            if value:
+                props[key] = value
+        return props
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
+        """These settings with a job spec's `storage` section laid over them."""
+        values = self.model_dump()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return Settings(**values)

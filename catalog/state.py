@@ -1,0 +1,199 @@
+"""Run and asset state: what ran, how it went, and what each asset has been through.
+
+Kept in ordinary SQL tables (beside the Iceberg catalog's own) because it
+changes row by row while a run goes on, which Iceberg commits are not for.
+The schema is owned by the Alembic migrations in `catalog/migrations`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Run(Base):
+    __tablename__ = "archivist_runs"
+
+    run_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    job: Mapped[str] = mapped_column(String(200), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pipeline_version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, succeeded, failed
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    stages: Mapped[list[RunStage]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+
+class RunStage(Base):
+    __tablename__ = "archivist_run_stages"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("archivist_runs.run_id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+    run: Mapped[Run] = relationship(back_populates="stages")
+
+
+class AssetState(Base):
+    """An asset's processing state under one pipeline version."""
+
+    __tablename__ = "archivist_asset_state"
+
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pipeline_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uri: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # 'ok' or 'failed'
+    error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Fingerprint(Base):
+    """What a file's bytes hashed to when it had this version (size and mtime, or ETag),
+    so an unchanged file is not read again to learn its asset id."""
+
+    __tablename__ = "archivist_fingerprints"
+
+    uri: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[str] = mapped_column(Text)
+    asset_id: Mapped[str] = mapped_column(String(64))
+
+
+def migrate(url: str) -> Engine:
+    """The state database at `url`, brought to the newest schema."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+    return create_engine(url)
+
+
+class StateStore:
+    """Reads and writes of run and asset state, one short transaction each."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = migrate(url)
+
+    def start_run(self, job: str, spec: dict[str, Any], pipeline_version: str) -> str:
+        run_id = f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        with Session(self.engine) as session, session.begin():
+            session.add(
+                Run(
+                    run_id=run_id,
+                    job=job,
+                    spec=json.loads(json.dumps(spec, default=str)),
+                    pipeline_version=pipeline_version,
+                )
+            )
+        return run_id
+
+    def record_stage(self, run_id: str, stage: str, *, rows: int, failures: int, seconds: float) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.merge(RunStage(run_id=run_id, stage=stage, rows=rows, failures=failures, seconds=seconds))
+
+    def finish_run(
+        self, run_id: str, status: str, *, summary: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        with Session(self.engine) as session, session.begin():
+            run = session.get(Run, run_id)
+            run.status, run.error, run.summary, run.finished_at = status, error, summary, utcnow()
+
+    def run(self, run_id: str) -> Run | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                _ = run.stages
+            return run
+
+    def settled(
+        self, pipeline_version: str, asset_ids: Iterable[str], *, retry_failed: bool = False
+    ) -> set[str]:
+        """The assets this pipeline version has already finished (and, unless
+        retrying, already failed on), which a run therefore skips."""
+        ids = list(asset_ids)
+        statuses = ("ok",) if retry_failed else ("ok", "failed")
+        found: set[str] = set()
+        with Session(self.engine) as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                found.update(
+                    session.scalars(
+                        select(AssetState.asset_id).where(
+                            AssetState.pipeline_version == pipeline_version,
+                            AssetState.asset_id.in_(chunk),
+                            AssetState.status.in_(statuses),
+                        )
+                    )
+                )
+        return found
+
+    def known_fingerprints(self, found: dict[str, str]) -> dict[str, str]:
+        """Asset ids of the files (uri → version) whose version has not changed."""
+        known: dict[str, str] = {}
+        uris = list(found)
+        with Session(self.engine) as session:
+            for start in range(0, len(uris), 500):
+                for row in session.scalars(
+                    select(Fingerprint).where(Fingerprint.uri.in_(uris[start : start + 500]))
+                ):
+                    if row.version == found[row.uri]:
+                        known[row.uri] = row.asset_id
+        return known
+
+    def remember_fingerprints(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Store (uri, version, asset_id) triples."""
+        with Session(self.engine) as session, session.begin():
+            for uri, version, asset_id in rows:
+                session.merge(Fingerprint(uri=uri, version=version, asset_id=asset_id))
+
+    def settle(self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]]) -> None:
+        """Record assets as finished; called only after their rows are committed."""
+        now = utcnow()
+        with Session(self.engine) as session, session.begin():
+            for asset in assets:
+                session.merge(
+                    AssetState(
+                        asset_id=asset["asset_id"],
+                        pipeline_version=pipeline_version,
+                        uri=asset["uri"],
+                        status=asset["status"],
+                        error=asset.get("error"),
+                        run_id=run_id,
+                        updated_at=now,
+                    )
+                )

@@ -1,0 +1,205 @@
+"""The `archivist` command: what an archive team types."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from catalog.settings import Settings
+from jobs.spec import JobSpec, SpecError, default_spec, load_spec
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+index_app = typer.Typer(no_args_is_help=True, help="Build and inspect search indexes.")
+app.add_typer(index_app, name="index")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from actors.models import ModelLoadError
+    from catalog.query import QueryError
+    from indexes.faiss_backend import FaissInstallError
+    from indexes.query_image import QueryImageError
+    from indexes.search import UnknownShotError
+    from indexes.store import IndexMissingError
+    from jobs.discover import SourceError
+
+    return (
+        SpecError,
+        SourceError,
+        QueryError,
+        IndexMissingError,
+        UnknownShotError,
+        ModelLoadError,
+        FaissInstallError,
+        QueryImageError,
+        FileNotFoundError,
+    )
+
+
+def friendly(command: F) -> F:
+    """Errors the user can act on become one clear message and exit status 2."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except _user_errors() as exc:
+            err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _spec_for(target: str) -> JobSpec:
+    path = Path(target)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return load_spec(path)
+    return default_spec(target)
+
+
+def _run_and_report(spec: JobSpec, as_json: bool) -> None:
+    from jobs import report
+    from jobs.run import run_job
+
+    summary = run_job(spec)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        report.run_summary(summary, out)
+
+
+@app.command()
+@friendly
+def run(
+    target: Annotated[
+        str, typer.Argument(help="a job spec (.yaml) or a folder / URL to run the default pipeline over")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    retry_failed: Annotated[bool, typer.Option(help="process again assets that failed before")] = False,
+) -> None:
+    """Run a job: discover → segment → understand → commit → index."""
+    spec = _spec_for(target)
+    if retry_failed:
+        spec = spec.model_copy(update={"retry_failed": True})
+    _run_and_report(spec, as_json)
+
+
+@app.command()
+@friendly
+def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Run the default pipeline over the bundled sample footage, then search it."""
+    from jobs.samples import DEMO_FILES, sample_folder
+    from jobs.spec import SourceSpec
+
+    spec = default_spec(str(sample_folder()), name="demo")
+    spec = spec.model_copy(update={"source": SourceSpec(uri=str(sample_folder()), include=list(DEMO_FILES))})
+    _run_and_report(spec, as_json)
+    if as_json:
+        return
+    settings = Settings()
+    from catalog.iceberg import open_catalog
+    from catalog.query import sql as run_sql
+    from jobs import report
+
+    catalog = open_catalog(settings)
+    first = run_sql(catalog, "SELECT shot_id FROM shots ORDER BY asset_id, shot_index LIMIT 1")
+    if first.num_rows:
+        shot = first["shot_id"][0].as_py()
+        out.print(f"\nA sample search: [bold]archivist search --like {shot} --top 5[/bold]")
+        _print_hits(_searcher(settings).by_shot(shot, top=5), as_json=False)
+    report.arrow_table(
+        run_sql(
+            catalog, "SELECT status, count(*) AS assets, sum(shot_count) AS shots FROM assets GROUP BY status"
+        ),
+        out,
+        title="the catalog now",
+    )
+
+
+@app.command()
+@friendly
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL over the tables assets, shots, tags, embeddings, …")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """Query the catalog's current snapshot with DuckDB."""
+    from catalog.iceberg import open_catalog
+    from catalog.query import sql as run_sql
+    from jobs import report
+
+    rows = run_sql(open_catalog(Settings()), query)
+    if as_json:
+        print(report.as_json(rows))
+    elif as_csv:
+        sys.stdout.write(report.as_csv(rows))
+    else:
+        report.arrow_table(rows, out)
+
+
+def _searcher(settings: Settings) -> Any:
+    from catalog.iceberg import open_catalog
+    from indexes.search import Searcher
+
+    return Searcher(settings, open_catalog(settings))
+
+
+def _print_hits(hits: list, *, as_json: bool) -> None:
+    import pyarrow as pa
+
+    from jobs import report
+
+    rows = [h.to_dict() for h in hits]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        report.arrow_table(pa.Table.from_pylist(rows) if rows else pa.table({"shot_id": []}), out)
+
+
+@app.command()
+@friendly
+def search(
+    image: Annotated[Path | None, typer.Option(help="find shots that look like this image")] = None,
+    like: Annotated[str | None, typer.Option(help="find shots like this shot id")] = None,
+    top: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Search the archive by an image or by another shot."""
+    if (image is None) == (like is None):
+        raise SpecError("give exactly one of --image PATH or --like SHOT_ID")
+    searcher = _searcher(Settings())
+    if like is not None:
+        hits = searcher.by_shot(like, top=top)
+    else:
+        from indexes.query_image import embed_query_image
+
+        hits = searcher.by_vector(embed_query_image(image), top=top)
+    _print_hits(hits, as_json=as_json)
+
+
+@index_app.command("build")
+@friendly
+def index_build(space: Annotated[str, typer.Option(help="embedding space")] = "visual") -> None:
+    """Build the index of a space from the current catalog snapshot and switch queries to it."""
+    from catalog.iceberg import open_catalog
+    from indexes.build import build_index
+
+    settings = Settings()
+    version = build_index(open_catalog(settings), settings, space=space)
+    if version is None:
+        raise SpecError(f"the catalog has no {space} embeddings yet: run a job first")
+    out.print(f"built {version.space} index of {version.count} vectors from snapshot {version.snapshot_id}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,75 @@
+"""How runs, queries and hits look on a terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+MAX_CELL = 60
+
+
+def run_summary(summary: dict[str, Any], console: Console) -> None:
+    assets = summary["assets"]
+    head = Table(title=f"run {summary['run_id']} · job {summary['job']} · {summary['pipeline_version']}")
+    for column in ("assets ok", "failed", "skipped", "shots", "index"):
+        head.add_column(column, justify="right")
+    index = summary.get("index")
+    head.add_row(
+        str(assets["ok"]),
+        str(assets["failed"]),
+        str(assets["skipped"]),
+        str(summary["shots"]),
+        f"{index['vectors']} vectors" if index else "unchanged",
+    )
+    console.print(head)
+    timing = Table(title="seconds per stage")
+    timing.add_column("stage")
+    timing.add_column("seconds", justify="right")
+    for stage, seconds in summary["seconds"].items():
+        timing.add_row(stage, f"{seconds:.2f}")
+    console.print(timing)
+    if summary["failed"]:
+        failed = Table(title="failed assets")
+        failed.add_column("uri", overflow="fold")
+        failed.add_column("error", overflow="fold")
+        for item in summary["failed"]:
+            failed.add_row(item["uri"], item["error"] or "")
+        console.print(failed)
+
+
+def arrow_table(rows: pa.Table, console: Console, *, title: str | None = None) -> None:
+    out = Table(title=title)
+    for name in rows.column_names:
+        out.add_column(name, overflow="fold")
+    for row in rows.to_pylist():
+        out.add_row(*(_cell(v) for v in row.values()))
+    console.print(out)
+    console.print(f"[dim]{rows.num_rows} rows[/dim]")
+
+
+def as_json(rows: pa.Table) -> str:
+    return json.dumps(rows.to_pylist(), default=str, indent=2)
+
+
+def as_csv(rows: pa.Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(rows.column_names)
+    for row in rows.to_pylist():
+        writer.writerow(["" if v is None else v for v in row.values()])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"

@@ -1,0 +1,191 @@
+"""Job specs: what to run, over what, where results go, and when.
+
+A spec is YAML in a few plain sections (source, stages, storage, schedule),
+validated on load; every error names the file and the field, because the
+person reading it is an archive team member at 2 a.m., not the author.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from catalog.settings import Settings
+
+PIPELINE_CODE_VERSION = "1"
+"""Bump when a stage's output changes for the same parameters."""
+
+MEDIA_PATTERNS = [
+    "*.mp4",
+    "*.mov",
+    "*.mkv",
+    "*.avi",
+    "*.mxf",
+    "*.webm",
+    "*.mpg",
+    "*.mpeg",
+    "*.m4v",
+    "*.ts",
+    "*.dv",
+    "*.wmv",
+    "*.flv",
+    "*.ogv",
+]
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run, with the place that says why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(_Section):
+    """How a stage is scheduled: where it is wired in, never inside the stage."""
+
+    min_actors: int = Field(1, ge=1)
+    max_actors: int = Field(2, ge=1)
+    num_cpus: float = Field(1.0, gt=0)
+    num_gpus: float = Field(0.0, ge=0)
+    batch_size: int = Field(4, ge=1)
+
+    @field_validator("num_gpus")
+    @classmethod
+    def _whole_above_one(cls, value: float) -> float:
+        if value > 1 and not value.is_integer():
+            raise ValueError("a fraction of a GPU must be below 1; above 1 ask for whole GPUs")
+        return value
+
+
+class StageSpec(_Section):
+    enabled: bool = True
+    resources: Resources = Resources()
+
+    def params(self) -> dict[str, Any]:
+        """The keyword arguments the stage class is built with."""
+        return self.model_dump(exclude={"enabled", "resources"})
+
+
+class SegmentSpec(StageSpec):
+    analysis_width: int = Field(160, ge=32, le=1920)
+    keyframe_max_side: int = Field(384, ge=64, le=4096)
+    threshold: float | None = Field(None, gt=0, description="cut threshold; None: the detector's default")
+    min_shot_frames: int | None = Field(None, ge=1)
+    detect_gradual: bool = True
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in super().params().items() if v is not None}
+
+
+class VisualSpec(StageSpec):
+    model: str = "efficientnet-lite0"
+    weights: str | None = Field(None, description="a local .pth to use instead of the packaged weights")
+    top_k: int = Field(5, ge=1, le=50)
+    device: str | None = None
+
+
+class Stages(_Section):
+    segment: SegmentSpec = SegmentSpec()
+    visual: VisualSpec = VisualSpec(resources=Resources(batch_size=16))
+
+
+class SourceSpec(_Section):
+    uri: str = Field(description="a folder, a file, or an fsspec URL such as s3://bucket/prefix")
+    include: list[str] = Field(default_factory=lambda: list(MEDIA_PATTERNS))
+    exclude: list[str] = Field(default_factory=list)
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StorageSpec(_Section):
+    """Per-job overrides of the ARCHIVIST_* settings."""
+
+    home: str | None = None
+    catalog_url: str | None = None
+    ray_address: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str | None = None
+
+
+class ScheduleSpec(_Section):
+    cron: str = Field(description="five-field crontab, e.g. '0 2 * * *'")
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid crontab expression: {exc}") from exc
+        return value
+
+
+class JobSpec(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    source: SourceSpec
+    stages: Stages = Stages()
+    storage: StorageSpec = StorageSpec()
+    schedule: ScheduleSpec | None = None
+    retry_failed: bool = False
+
+    def settings(self, base: Settings | None = None) -> Settings:
+        return (base or Settings()).with_overrides(self.storage.model_dump())
+
+    def pipeline_version(self) -> str:
+        """Names what the stages would produce, so a changed parameter re-runs assets
+        and a changed resource request does not."""
+        stages = {name: spec.params() for name, spec in self.stages if spec.enabled}
+        digest = hashlib.sha256(json.dumps(stages, sort_keys=True).encode()).hexdigest()[:10]
+        return f"p{PIPELINE_CODE_VERSION}-{digest}"
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the job spec ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a job spec is a mapping with sections source, stages, storage, schedule")
+    return parse_spec(data, origin=str(path))
+
+
+def parse_spec(data: dict[str, Any], *, origin: str = "<spec>") -> JobSpec:
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_describe(exc, origin)) from None
+
+
+def default_spec(source_uri: str, *, name: str = "adhoc") -> JobSpec:
+    """The default pipeline over a folder or URL, as `archivist run FOLDER` runs it."""
+    return JobSpec(name=name, source=SourceSpec(uri=source_uri))
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling)"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{origin}: {field}: {message}")
+    return "\n".join(lines)

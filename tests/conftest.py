@@ -1,0 +1,87 @@
+"""Shared fixtures: a fresh archive home per test, Ray once per session, media made on the spot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from catalog.settings import Settings
+from jobs.samples import sample_file
+
+for _key, _value in {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
+                     "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}.items():
+    os.environ.setdefault(_key, _value)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty archive home that the CLI and Settings() both see."""
+    path = tmp_path / "archive"
+    monkeypatch.setenv("ARCHIVIST_HOME", str(path))
+    monkeypatch.delenv("ARCHIVIST_CATALOG_URL", raising=False)
+    return path
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """Ray, started once for the whole session (it takes seconds each time)."""
+    from jobs.ray_runtime import ensure_ray
+
+    ensure_ray(Settings(home=os.devnull))
+    import ray
+
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def footage(tmp_path: Path) -> Path:
+    """A source folder holding the two sample clips."""
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    for name in ("bigbuckbunny.mp4", "bikes.mp4"):
+        shutil.copy(sample_file(name), folder / name)
+    return folder
+
+
+def make_bad_media(folder: Path) -> dict[str, Path]:
+    """Files an archive really holds: empty, cut short, not video at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    empty = folder / "empty.mp4"
+    empty.write_bytes(b"")
+    truncated = folder / "truncated.mp4"
+    truncated.write_bytes(sample_file("bikes.mp4").read_bytes()[:20_000])
+    noise = folder / "noise.mp4"
+    noise.write_bytes(os.urandom(50_000))
+    return {"empty": empty, "truncated": truncated, "noise": noise}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 endpoint (moto's server) on loopback, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credentials anywhere botocore looks: environment, files, instance metadata."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
