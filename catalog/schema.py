@@ -82,6 +82,64 @@ VISUAL = pa.schema(
     ]
 )
 
+# What the understanding stages add to each shot row. A stage that finds
+# nothing on a keyframe gives an empty list (or null score), never an error.
+DETECTION = pa.struct(
+    [
+        pa.field("label", pa.string()),  # class name, or the text read
+        pa.field("score", pa.float32()),
+        pa.field("box", pa.list_(pa.float32())),  # x0, y0, x1, y1 in keyframe pixels
+    ]
+)
+OBJECTS = pa.schema([pa.field("objects", pa.list_(DETECTION)), pa.field("objects_model", pa.string())])
+ONSCREEN_TEXT = pa.schema([pa.field("texts", pa.list_(DETECTION)), pa.field("text_model", pa.string())])
+TECHNICAL = pa.schema([pa.field("technical", pa.list_(DETECTION))])  # box null
+SAFETY = pa.schema([pa.field("nsfw_score", pa.float32()), pa.field("safety_model", pa.string())])
+
+FACE = pa.struct(
+    [
+        pa.field("box", pa.list_(pa.float32())),
+        pa.field("score", pa.float32()),
+        # Perceptions of a model, for aggregate audits only; never shown per person.
+        pa.field("perceived_age", pa.float32()),
+        pa.field("perceived_age_band", pa.string()),  # '0-12', '13-19', '20-34', '35-49', '50-64', '65+'
+        pa.field("perceived_gender", pa.string()),
+        pa.field("perceived_gender_score", pa.float32()),
+        pa.field("skin_ita", pa.float32()),  # individual typology angle, degrees
+        pa.field("skin_tone_group", pa.string()),  # ITA bands: very light … dark
+        pa.field("identity", pa.list_(pa.float32())),  # 128-d face embedding, for identity-drift audits
+    ]
+)
+FACES_OUT = pa.schema([pa.field("faces", pa.list_(FACE)), pa.field("faces_model", pa.string())])
+
+PHASH = pa.schema([pa.field("phash", pa.uint64())])  # 64-bit perceptual hash of the keyframe
+
+DESCRIPTION = pa.schema(
+    [
+        pa.field("caption", pa.string()),
+        pa.field("caption_method", pa.string()),  # 'composed/v1', or the VLM's name
+        pa.field("description", pa.string()),  # caption + tags + text + transcript: what is embedded
+        pa.field("text_embedding", pa.list_(pa.float32())),  # MiniLM of the description
+        pa.field("concept_embedding", pa.list_(pa.float32())),  # ConSE: the image in the text space
+        pa.field("text_embedding_model", pa.string()),
+    ]
+)
+
+# One row per transcribed speech segment of an asset.
+TRANSCRIPT_SEGMENT = pa.schema(
+    [
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("segment_index", pa.int32()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("text", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("avg_logprob", pa.float32()),
+        pa.field("no_speech_prob", pa.float32()),
+        pa.field("model", pa.string()),
+    ]
+)
+
 # One row per remastered output file (preservation master or access copy).
 REMASTER = pa.schema(
     [
@@ -160,12 +218,41 @@ EMBEDDINGS = pa.schema(
 
 REMASTERS = pa.schema(list(REMASTER) + PROVENANCE)
 
+FACES = pa.schema(
+    [
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("face_index", pa.int32()),
+    ]
+    + list(FACE)
+    + [pa.field("model", pa.string())]
+    + PROVENANCE
+)
+
+CAPTIONS = pa.schema(
+    [
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("caption", pa.string()),
+        pa.field("method", pa.string()),
+        pa.field("description", pa.string()),
+    ]
+    + PROVENANCE
+)
+
+TRANSCRIPTS = pa.schema(
+    list(TRANSCRIPT_SEGMENT) + [pa.field("shot_ids", pa.list_(pa.string()))] + PROVENANCE
+)
+
 TABLES: dict[str, pa.Schema] = {
     "assets": ASSETS,
     "shots": SHOTS,
     "tags": TAGS,
     "embeddings": EMBEDDINGS,
     "remasters": REMASTERS,
+    "faces": FACES,
+    "captions": CAPTIONS,
+    "transcripts": TRANSCRIPTS,
 }
 """Every catalog table by name. Later stages add theirs here."""
 

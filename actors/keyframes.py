@@ -1,0 +1,66 @@
+"""The shape of every stage that looks at keyframes.
+
+A keyframe stage declares the columns it adds (`OUTPUT`) and implements
+`annotate(images)`; decoding the JPEGs is done here, once. `KeyframeSuite`
+runs several such stages in one actor over one decode, so the understanding
+stages that share a batch of keyframes never decode it twice, and only small
+JPEGs ever travel between actors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+import pyarrow as pa
+
+Image = np.ndarray  # RGB, uint8, H×W×3
+
+
+def decode_keyframes(batch: pa.Table, column: str = "keyframe_jpeg") -> list[Image | None]:
+    """RGB images of a batch's keyframes; None where a row has none or it is corrupt."""
+    images: list[Image | None] = []
+    for data in batch.column(column).to_pylist():
+        image = None
+        if data:
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if bgr is not None:
+                image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        images.append(image)
+    return images
+
+
+class KeyframeStage:
+    """Base of the stages that map keyframe images to columns of their own."""
+
+    OUTPUT: ClassVar[pa.Schema]
+
+    def annotate(self, images: Sequence[Image | None]) -> dict[str, list[Any]]:
+        """One value per image for each column of OUTPUT (null/empty where image is None)."""
+        raise NotImplementedError
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return append_columns(batch, self.OUTPUT, self.annotate(decode_keyframes(batch)))
+
+
+class KeyframeSuite:
+    """Several keyframe stages in one actor, sharing one decode of each batch."""
+
+    def __init__(self, stages: Sequence[KeyframeStage]) -> None:
+        self.stages = list(stages)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        images = decode_keyframes(batch)
+        for stage in self.stages:
+            batch = append_columns(batch, stage.OUTPUT, stage.annotate(images))
+        return batch
+
+
+def append_columns(batch: pa.Table, schema: pa.Schema, values: dict[str, list[Any]]) -> pa.Table:
+    """The batch with the stage's columns, replacing any it already had (a stage run twice)."""
+    batch = batch.drop_columns([name for name in schema.names if name in batch.column_names])
+    for field in schema:
+        batch = batch.append_column(field, pa.array(values[field.name], type=field.type))
+    return batch
