@@ -84,3 +84,8 @@ def test_pipeline_version_follows_parameters_not_resources() -> None:
                               "stages": {"segment": {"analysis_width": 320}}})
     assert base.pipeline_version() == more_actors.pipeline_version()
     assert base.pipeline_version() != other_width.pipeline_version()
+
+
+def test_the_example_spec_in_the_repository_loads() -> None:
+    spec = load_spec(Path(__file__).parents[1] / "jobs" / "specs" / "nightly.yaml")
+    assert spec.name == "nightly" and spec.schedule is not None
