@@ -240,9 +240,7 @@ CAPTIONS = pa.schema(
     + PROVENANCE
 )
 
-TRANSCRIPTS = pa.schema(
-    list(TRANSCRIPT_SEGMENT) + [pa.field("shot_ids", pa.list_(pa.string()))] + PROVENANCE
-)
+TRANSCRIPTS = pa.schema(list(TRANSCRIPT_SEGMENT) + [pa.field("shot_ids", pa.list_(pa.string()))] + PROVENANCE)
 
 TABLES: dict[str, pa.Schema] = {
     "assets": ASSETS,

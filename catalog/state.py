@@ -77,8 +77,10 @@ class AssetState(Base):
     asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     pipeline_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     uri: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # 'ok' or 'failed'
+    # 'staged': results written to `staged_uri`, not yet committed; then 'ok' or 'failed'.
+    status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    staged_uri: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -181,8 +183,36 @@ class StateStore:
             for uri, version, asset_id in rows:
                 session.merge(Fingerprint(uri=uri, version=version, asset_id=asset_id))
 
+    def stage(
+        self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]], staged_uri: str
+    ) -> None:
+        """Record assets whose results are written to `staged_uri` but not yet committed:
+        a run that dies now leaves them for the next run to commit, not to redo."""
+        self._record(run_id, pipeline_version, assets, status="staged", staged_uri=staged_uri)
+
+    def staged(self, pipeline_version: str) -> dict[str, str]:
+        """Assets staged under this pipeline version and not committed: asset_id → staged_uri."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(AssetState.asset_id, AssetState.staged_uri).where(
+                    AssetState.pipeline_version == pipeline_version, AssetState.status == "staged"
+                )
+            )
+            return {asset_id: uri for asset_id, uri in rows}
+
     def settle(self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]]) -> None:
         """Record assets as finished; called only after their rows are committed."""
+        self._record(run_id, pipeline_version, assets, status=None, staged_uri=None)
+
+    def _record(
+        self,
+        run_id: str,
+        pipeline_version: str,
+        assets: Iterable[dict[str, Any]],
+        *,
+        status: str | None,
+        staged_uri: str | None,
+    ) -> None:
         now = utcnow()
         with Session(self.engine) as session, session.begin():
             for asset in assets:
@@ -191,8 +221,9 @@ class StateStore:
                         asset_id=asset["asset_id"],
                         pipeline_version=pipeline_version,
                         uri=asset["uri"],
-                        status=asset["status"],
+                        status=status or asset["status"],
                         error=asset.get("error"),
+                        staged_uri=staged_uri,
                         run_id=run_id,
                         updated_at=now,
                     )

@@ -8,6 +8,7 @@ fractional-GPU actors on a cluster.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,10 @@ from ray.data import ActorPoolStrategy
 from actors.fingerprint import Fingerprinter
 from actors.visual import VisualTagger
 from catalog.settings import Settings
-from jobs.spec import JobSpec, Resources
+from jobs.spec import JobSpec, Resources, SpecError
 
 BUSY_PREFIX = "_busy_s_"
+ASSET_ROWS = "_asset_rows"
 MAX_BLOCKS = 1000
 
 
@@ -31,32 +33,51 @@ class StageBinding:
     stage: type
     kwargs: dict[str, Any]
     resources: Resources
+    tables: tuple[str, ...]  # the catalog tables whose rows for an asset this stage provides
 
 
 def stage_bindings(spec: JobSpec, settings: Settings) -> list[StageBinding]:
     """The describing stages the spec enables, in order, with their arguments."""
     storage = {**settings.storage_options(), **spec.source.storage_options}
     wanted = [
-        ("segment", Segmenter, {"keyframe_root": settings.location("keyframes"), "storage_options": storage}),
-        ("visual", VisualTagger, {}),
+        (
+            "segment",
+            Segmenter,
+            {"keyframe_root": settings.location("keyframes"), "storage_options": storage},
+            ("assets", "shots"),
+        ),
+        ("visual", VisualTagger, {}, ("tags", "embeddings")),
     ]
+    if not spec.stages.segment.enabled:
+        raise SpecError(
+            "stages.segment: the segment stage cannot be disabled; every later stage works on its shots"
+        )
     bindings = []
-    for name, stage, extra in wanted:
+    for name, stage, extra, tables in wanted:
         stage_spec = getattr(spec.stages, name)
         if stage_spec.enabled:
-            bindings.append(StageBinding(name, stage, {**stage_spec.params(), **extra}, stage_spec.resources))
+            bindings.append(
+                StageBinding(name, stage, {**stage_spec.params(), **extra}, stage_spec.resources, tables)
+            )
     return bindings
 
 
-def timed(name: str, stage: type) -> type:
-    """The stage, adding a column with the seconds each output row cost it, so the
-    driver can total every stage's busy time without asking Ray for its stats."""
+def instrumented(name: str, stage: type, *, count_asset_rows: bool = False) -> type:
+    """The stage, adding a column with the seconds each output row cost it (so the
+    driver totals every stage's busy time without asking Ray for its stats) and,
+    for the first stage, how many rows it produced per asset (so the driver knows
+    when all of an asset's rows have come through the later stages)."""
 
     def __call__(self: Any, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()
         out = stage.__call__(self, batch)
         share = (time.perf_counter() - started) / max(out.num_rows, 1)
-        return out.append_column(BUSY_PREFIX + name, pa.array([share] * out.num_rows, pa.float64()))
+        out = out.append_column(BUSY_PREFIX + name, pa.array([share] * out.num_rows, pa.float64()))
+        if count_asset_rows:
+            ids = out["asset_id"].to_pylist()
+            per_asset = Counter(ids)
+            out = out.append_column(ASSET_ROWS, pa.array([per_asset[a] for a in ids], pa.int32()))
+        return out
 
     return type(stage.__name__, (stage,), {"__call__": __call__, "__module__": stage.__module__})
 
@@ -83,6 +104,7 @@ def fingerprint_plan(files: list[dict[str, Any]], storage_options: dict[str, Any
 def describe_plan(assets: list[dict[str, Any]], bindings: list[StageBinding]) -> ray.data.Dataset:
     """segment → understand, one asset per block so actors share the work."""
     ds = ray.data.from_items(assets, override_num_blocks=max(1, min(len(assets), MAX_BLOCKS)))
-    for binding in bindings:
-        ds = _map(ds, timed(binding.name, binding.stage), binding.kwargs, binding.resources)
+    for position, binding in enumerate(bindings):
+        stage = instrumented(binding.name, binding.stage, count_asset_rows=position == 0)
+        ds = _map(ds, stage, binding.kwargs, binding.resources)
     return ds

@@ -10,23 +10,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from catalog.iceberg import open_catalog, replace_assets
+from catalog.schema import TABLES
 from catalog.settings import Settings
 from catalog.state import StateStore
 from indexes.build import build_index
 from jobs.discover import discover
-from jobs.plan import BUSY_PREFIX, describe_plan, fingerprint_plan, stage_bindings
+from jobs.plan import describe_plan, fingerprint_plan, stage_bindings
 from jobs.ray_runtime import ensure_ray
-from jobs.rows import catalog_rows, failed_assets
+from jobs.rows import failed_assets
 from jobs.spec import JobSpec
+from jobs.staging import AssetAssembler, Stager, discard, read_staged
 
 log = logging.getLogger(__name__)
 
-# Assets last: a reader that finds an asset row finds its shots, tags and vectors.
-COMMIT_ORDER = ("shots", "tags", "embeddings", "assets")
 
 
 class StageClock:
@@ -82,47 +79,49 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         seconds=clock.seconds["fingerprint"],
     )
 
-    settled = state.settled(version, [a["asset_id"] for a in assets], retry_failed=spec.retry_failed)
-    todo = [a for a in assets if a["asset_id"] not in settled]
+    ids = [a["asset_id"] for a in assets]
+    settled = state.settled(version, ids, retry_failed=spec.retry_failed)
+    adopted = state.staged(version)  # staged by a run that died before its commit
+    todo = [a for a in assets if a["asset_id"] not in settled and a["asset_id"] not in adopted]
     log.info(
-        "run %s: %d assets found, %d already done, %d to process",
+        "run %s: %d assets found, %d done before, %d staged by an earlier run, %d to process",
         run_id,
         len(assets),
         len(settled),
+        len(adopted),
         len(todo),
     )
 
-    tables: dict[str, pa.Table] = {}
-    busy: dict[str, float] = {}
+    stager = Stager(settings, state, run_id=run_id, pipeline_version=version)
+    if unreadable:
+        stager.add_tables({"assets": failed_assets(unreadable, run_id=run_id, pipeline_version=version)})
+    bindings = stage_bindings(spec, settings)
     if todo:
         ensure_ray(settings)
-        bindings = stage_bindings(spec, settings)
         with clock("describe"):
-            described = _collect(describe_plan(todo, bindings))
-        busy = {b.name: float(pc.sum(described[BUSY_PREFIX + b.name]).as_py() or 0.0) for b in bindings}
-        tables = catalog_rows(described, run_id=run_id, pipeline_version=version)
-        for binding in bindings:
-            failures = _failed_count(tables["assets"]) if binding.name == "segment" else 0
-            rows = tables["shots"].num_rows
-            state.record_stage(run_id, binding.name, rows=rows, failures=failures, seconds=busy[binding.name])
-    if unreadable:
-        lost = failed_assets(unreadable, run_id=run_id, pipeline_version=version)
-        tables["assets"] = pa.concat_tables([tables["assets"], lost]) if "assets" in tables else lost
+            _describe(describe_plan(todo, bindings), stager)
+        for binding in bindings:  # a failed asset fails in segment; later stages see only its row
+            failures = stager.failed - len(unreadable) if binding.name == "segment" else 0
+            state.record_stage(
+                run_id, binding.name, rows=stager.shots, failures=failures, seconds=stager.busy[binding.name]
+            )
 
     catalog = open_catalog(settings)
+    staged = state.staged(version)
     with clock("commit"):
-        processed = tables["assets"]["asset_id"].to_pylist() if "assets" in tables else []
-        for name in COMMIT_ORDER:
-            if name in tables:
-                replace_assets(catalog, name, tables[name], processed, run_id=run_id)
-        if processed:
+        tables = read_staged(settings, staged)
+        for name in _commit_order(bindings):
+            rows = tables.get(name, TABLES[name].empty_table())
+            replace_assets(catalog, name, rows, staged, run_id=run_id)
+        if staged:
             state.settle(
                 run_id, version, tables["assets"].select(["asset_id", "uri", "status", "error"]).to_pylist()
             )
-    state.record_stage(run_id, "commit", rows=len(processed), failures=0, seconds=clock.seconds["commit"])
+            discard(settings, staged.values())
+    state.record_stage(run_id, "commit", rows=len(staged), failures=0, seconds=clock.seconds["commit"])
 
     with clock("index"):
-        index = build_index(catalog, settings, space="visual") if processed else None
+        index = build_index(catalog, settings, space="visual") if staged else None
     if index is not None:
         state.record_stage(run_id, "index", rows=index.count, failures=0, seconds=clock.seconds["index"])
 
@@ -132,11 +131,16 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         "run_id": run_id,
         "job": spec.name,
         "pipeline_version": version,
-        "assets": {"ok": len(asset_rows) - len(failed), "failed": len(failed), "skipped": len(settled)},
+        "assets": {
+            "ok": len(asset_rows) - len(failed),
+            "failed": len(failed),
+            "skipped": len(settled),
+            "resumed": len(adopted),
+        },
         "shots": tables["shots"].num_rows if "shots" in tables else 0,
         "seconds": {
             **{k: round(v, 3) for k, v in clock.seconds.items()},
-            **{f"{k} (busy)": round(v, 3) for k, v in busy.items()},
+            **{f"{k} (busy)": round(v, 3) for k, v in stager.busy.items()},
             "total": round(time.perf_counter() - started, 3),
         },
         "failed": failed,
@@ -144,6 +148,24 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         if index is None
         else {"space": index.space, "snapshot_id": index.snapshot_id, "vectors": index.count},
     }
+
+
+def _commit_order(bindings: list) -> list[str]:
+    """The tables this pipeline owns for the assets it processes, `assets` last: a reader
+    that finds an asset row finds its shots, tags and vectors too."""
+    owned = {name for binding in bindings for name in binding.tables}
+    return sorted(owned - {"assets"}) + ["assets"]
+
+
+def _describe(ds: Any, stager: Stager) -> None:
+    """Stream the plan's output into staging, asset by asset as each completes."""
+    assembler = AssetAssembler()
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        for asset_rows in assembler.add(batch.drop_columns(["keyframe_jpeg"])):
+            stager.add(asset_rows)
+    stager.flush()
+    if assembler.incomplete():
+        raise RuntimeError(f"the plan lost rows of assets {assembler.incomplete()}")
 
 
 def _fingerprint(
@@ -179,15 +201,3 @@ def _fingerprint(
 
 def _unreadable_id(uri: str) -> str:
     return hashlib.sha256(f"unreadable:{uri}".encode()).hexdigest()
-
-
-def _collect(ds: Any) -> pa.Table:
-    """The plan's output at the driver, without the keyframe images (they are in storage)."""
-    batches = [
-        b.drop_columns(["keyframe_jpeg"]) for b in ds.iter_batches(batch_format="pyarrow", batch_size=None)
-    ]
-    return pa.concat_tables(batches, promote_options="default")
-
-
-def _failed_count(assets: pa.Table) -> int:
-    return int(pc.sum(pc.equal(assets["status"], "failed")).as_py() or 0)

@@ -52,8 +52,13 @@ def footage(tmp_path: Path) -> Path:
     return folder
 
 
-def make_bad_media(folder: Path) -> dict[str, Path]:
-    """Files an archive really holds: empty, cut short, not video at all."""
+@pytest.fixture
+def bad_media():
+    """Writes, into a folder, files an archive really holds: empty, cut short, not video at all."""
+    return _make_bad_media
+
+
+def _make_bad_media(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     empty = folder / "empty.mp4"
     empty.write_bytes(b"")

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("uri", sa.Text(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("error", sa.Text()),
+        sa.Column("staged_uri", sa.Text()),
         sa.Column("run_id", sa.String(40), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )

@@ -1,0 +1,104 @@
+"""Choosing how to index an embedding space, before any vector is touched.
+
+The choice is a pure function of the number of vectors, their dimension, the
+memory an index may keep resident while it answers queries, and whether a FAISS
+GPU is there:
+
+- **exact** (`Flat`) while one query can afford to scan every vector: up to
+  `EXACT_SCAN_BYTES` of vectors (32 MiB ≈ 22k vectors of 384 dimensions, ≈ 5 ms
+  on one core). Nothing to train, nothing to tune, recall 1.
+- **HNSW** (`HNSW32,Flat`) when the graph and the full vectors fit the budget,
+  there are at most `HNSW_MAX_VECTORS`, and no GPU: the best recall for the
+  latency and no training, but the build runs on one machine only (a graph
+  cannot be built in shards and merged), and graph walks touch pages at random,
+  so it must stay resident.
+- **IVF-PQ with exact re-ranking** (`IVF{nlist},PQ{dim/4}x4fs,RFlat`) otherwise:
+  4-bit fast-scan PQ codes in the inverted lists pick `k_factor·k` candidates,
+  which are re-ranked against the full vectors. Only the codes, ids and
+  centroids need be resident (about dim/8 + 8 bytes a vector); the full vectors
+  are read through a memory map, a few rows per query. It trains on a sample,
+  trains on the GPU when there is one, and adds in shards on Ray.
+
+Search settings are not fixed here: the plan carries a ladder of them, cheapest
+first, and the build keeps the first that reaches the target recall on a sample
+of the space's own vectors (see `indexes.construct.calibrate`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+EXACT_SCAN_BYTES = 32 << 20
+DEFAULT_MEMORY_BUDGET = 2 << 30
+HNSW_MAX_VECTORS = 2_000_000
+HNSW_M = 32
+TRAIN_PER_LIST = 64  # k-means wants ≥ 39 points per centroid; more buys little
+MIN_LISTS, MAX_LISTS = 16, 65_536
+
+FLAT, HNSW, IVF_PQ = "flat-ip", "hnsw", "ivf-pq-refine"
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    kind: str
+    factory: str
+    """FAISS `index_factory` string, built with the inner-product metric."""
+    train_size: int
+    """Vectors sampled for training; 0 when the type needs none."""
+    search_ladder: tuple[dict[str, float], ...]
+    """Search settings from cheapest to most thorough (`ParameterSpace` names)."""
+    resident_bytes: int
+    """Memory the loaded index keeps in RAM while answering queries."""
+    mapped_bytes: int
+    """Memory read through a memory map a few rows per query (the re-ranking vectors)."""
+
+    @property
+    def shardable(self) -> bool:
+        """Inverted lists merge; graphs do not."""
+        return self.kind == IVF_PQ
+
+
+def choose_layout(
+    n: int,
+    dim: int,
+    *,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    gpu: bool = False,
+    exact_scan_bytes: int = EXACT_SCAN_BYTES,
+) -> IndexPlan:
+    """The index for `n` vectors of `dim` floats (see the module docstring for the rule)."""
+    vector_bytes = 4 * dim
+    if n * vector_bytes <= exact_scan_bytes:
+        return IndexPlan(FLAT, "Flat", 0, ({},), n * vector_bytes, 0)
+    hnsw_bytes = n * (vector_bytes + 8 * HNSW_M + 16)  # level-0 links (2M ids) + upper levels + offsets
+    if not gpu and n <= HNSW_MAX_VECTORS and hnsw_bytes <= memory_budget:
+        ladder = tuple({"efSearch": ef} for ef in (16, 32, 64, 128, 256, 512))
+        return IndexPlan(HNSW, f"HNSW{HNSW_M},Flat", 0, ladder, hnsw_bytes, 0)
+    nlist = _lists(n)
+    m = _subquantizers(dim)
+    ladder = tuple(
+        {"nprobe": p, "k_factor_rf": k}
+        for p, k in ((8, 4), (16, 4), (16, 8), (32, 8), (64, 16), (128, 16), (256, 32))
+        if p <= nlist
+    )
+    resident = n * (m // 2 + 8) + nlist * vector_bytes
+    return IndexPlan(
+        IVF_PQ,
+        f"IVF{nlist},PQ{m}x4fs,RFlat",
+        min(n, TRAIN_PER_LIST * nlist),
+        ladder,
+        resident,
+        n * vector_bytes,
+    )
+
+
+def _lists(n: int) -> int:
+    """About 2·√n lists, a power of two: ~500 vectors a list at a million, so a
+    probe of a few dozen lists scans a few tens of thousands of codes."""
+    return max(MIN_LISTS, min(MAX_LISTS, 2 ** round(math.log2(2 * math.sqrt(n)))))
+
+
+def _subquantizers(dim: int) -> int:
+    """One 4-bit code per 4 dimensions (per 2 or 1 when the dimension does not divide)."""
+    return next((dim // width for width in (4, 2) if dim % width == 0), dim)

@@ -1,0 +1,55 @@
+"""Staging: finished assets survive the run that made them, and are committed once."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from catalog import schema
+from catalog.settings import Settings
+from catalog.state import StateStore
+from jobs.plan import ASSET_ROWS, BUSY_PREFIX
+from jobs.staging import AssetAssembler, Stager, discard, read_staged
+
+
+def described(asset_id: str, shots: int, *, failed: bool = False) -> pa.Table:
+    """What the stages emit for one asset: a row per shot (one null-shot row if it failed)."""
+    rows = []
+    for i in range(max(shots, 1)):
+        row = {name: None for name in schema.SEGMENT_OUTPUT.names}
+        row.update(asset_id=asset_id, uri=f"/f/{asset_id}.mp4", size_bytes=1,
+                   status="failed" if failed else "ok", error="broken" if failed else None)
+        if not failed:
+            row.update(shot_id=schema.shot_id(asset_id, i, i + 1), shot_index=i, start_frame=i, end_frame=i + 1)
+        rows.append(row)
+    table = pa.Table.from_pylist(rows, schema=schema.SEGMENT_OUTPUT)
+    table = table.append_column(BUSY_PREFIX + "segment", pa.array([0.5] * len(rows), pa.float64()))
+    return table.append_column(ASSET_ROWS, pa.array([len(rows)] * len(rows), pa.int32()))
+
+
+def test_an_asset_is_complete_only_when_all_its_rows_arrived() -> None:
+    assembler = AssetAssembler()
+    a, b = described("a", 3), described("b", 1)
+    assert list(assembler.add(pa.concat_tables([a.slice(0, 2), b]))) == [b]
+    assert assembler.incomplete() == ["a"]
+    (done,) = assembler.add(a.slice(2))
+    assert done.num_rows == 3 and assembler.incomplete() == []
+
+
+def test_staged_assets_are_recorded_and_read_back_whole(settings: Settings) -> None:
+    state = StateStore(settings.catalog_url_resolved)
+    stager = Stager(settings, state, run_id="r1", pipeline_version="p1", flush_assets=2)
+    for table in (described("a", 3), described("b", 2), described("c", 0, failed=True)):
+        stager.add(table)
+    stager.flush()
+    staged = state.staged("p1")
+    assert set(staged) == {"a", "b", "c"} and len(set(staged.values())) == 2  # two chunks
+    assert stager.shots == 5 and stager.failed == 1 and stager.busy["segment"] == 3.0
+    tables = read_staged(settings, staged)
+    assert tables["shots"].num_rows == 5
+    assert sorted(tables["assets"]["status"].to_pylist()) == ["failed", "ok", "ok"]
+    assert state.settled("p1", ["a"]) == set()  # staged is not done
+
+    only_a = {"a": staged["a"]}
+    assert read_staged(settings, only_a)["shots"].num_rows == 3
+    discard(settings, staged.values())
+    assert read_staged(settings, staged) == {}
