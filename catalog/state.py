@@ -142,6 +142,17 @@ class StateStore:
                 _ = run.stages
             return run
 
+    def runs(self, *, job: str | None = None, limit: int = 20) -> list[Run]:
+        """The latest runs, newest first, with their stages."""
+        query = select(Run).order_by(Run.started_at.desc()).limit(limit)
+        if job is not None:
+            query = query.where(Run.job == job)
+        with Session(self.engine, expire_on_commit=False) as session:
+            runs = list(session.scalars(query))
+            for run in runs:
+                _ = run.stages
+            return runs
+
     def settled(
         self, pipeline_version: str, asset_ids: Iterable[str], *, retry_failed: bool = False
     ) -> set[str]:

@@ -18,6 +18,8 @@ from jobs.spec import JobSpec, SpecError, default_spec, load_spec
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect search indexes.")
 app.add_typer(index_app, name="index")
+jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs and past runs.")
+app.add_typer(jobs_app, name="jobs")
 
 out = Console()
 err = Console(stderr=True)
@@ -26,6 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from actors.models import ModelLoadError
+    from catalog.locks import JobBusyError
     from catalog.query import QueryError
     from indexes.faiss_backend import FaissInstallError
     from indexes.query_image import QueryImageError
@@ -37,6 +40,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         SpecError,
         SourceError,
         QueryError,
+        JobBusyError,
         IndexMissingError,
         UnknownShotError,
         ModelLoadError,
@@ -199,6 +203,83 @@ def index_build(space: Annotated[str, typer.Option(help="embedding space")] = "v
     if version is None:
         raise SpecError(f"the catalog has no {space} embeddings yet: run a job first")
     out.print(f"built {version.space} index of {version.count} vectors from snapshot {version.snapshot_id}")
+
+
+SpecPaths = Annotated[list[Path], typer.Argument(help="job spec files, or folders of them")]
+
+
+@app.command()
+@friendly
+def scheduler(
+    specs: SpecPaths,
+    run_now: Annotated[bool, typer.Option(help="also run every job once at start")] = False,
+    for_seconds: Annotated[
+        float | None, typer.Option(help="stop after this long (default: run until killed)")
+    ] = None,
+) -> None:
+    """Run the job specs that carry a schedule, unattended, until stopped."""
+    import signal
+    import threading
+
+    from jobs.scheduler import build_scheduler, scheduled_jobs
+
+    jobs = scheduled_jobs(specs)
+    if not jobs:
+        raise SpecError("none of these specs has a schedule section: nothing to run")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    runner = build_scheduler(Settings(), jobs, run_now=run_now)
+    runner.start()
+    for job in jobs:
+        when = f"{job.next_run():%Y-%m-%d %H:%M %Z}"
+        err.print(f"scheduled {job.spec.name}: '{job.spec.schedule.cron}', next at {when}")
+    stop.wait(for_seconds)
+    runner.shutdown(wait=True)
+
+
+@jobs_app.command("list")
+@friendly
+def jobs_list(specs: SpecPaths) -> None:
+    """Scheduled jobs: their schedule, next run and last run."""
+    from rich.table import Table
+
+    from catalog.state import StateStore
+    from jobs.scheduler import scheduled_jobs
+
+    state = StateStore(Settings().catalog_url_resolved)
+    table = Table(title="scheduled jobs")
+    for column in ("job", "cron", "next run", "last run", "last status"):
+        table.add_column(column)
+    for job in scheduled_jobs(specs):
+        last = state.runs(job=job.spec.name, limit=1)
+        table.add_row(
+            job.spec.name,
+            f"{job.spec.schedule.cron} ({job.spec.schedule.timezone})",
+            f"{job.next_run():%Y-%m-%d %H:%M %Z}",
+            f"{last[0].started_at:%Y-%m-%d %H:%M}" if last else "never",
+            last[0].status if last else "",
+        )
+    out.print(table)
+
+
+@jobs_app.command("history")
+@friendly
+def jobs_history(
+    job: Annotated[str | None, typer.Option(help="only this job")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Past runs, newest first: status, duration, per-stage counts and seconds."""
+    from catalog.state import StateStore
+    from jobs import report
+
+    runs = StateStore(Settings().catalog_url_resolved).runs(job=job, limit=limit)
+    rows = [report.run_row(run) for run in runs]
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        report.runs_table(rows, out)
 
 
 if __name__ == "__main__":

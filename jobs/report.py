@@ -43,6 +43,49 @@ def run_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(failed)
 
 
+def run_row(run: Any) -> dict[str, Any]:
+    """A run as one flat record: what `jobs history` shows and prints as JSON."""
+    summary = run.summary or {}
+    assets = summary.get("assets", {})
+    ended = run.finished_at
+    return {
+        "run_id": run.run_id,
+        "job": run.job,
+        "status": run.status,
+        "started_at": run.started_at,
+        "seconds": round((ended - run.started_at).total_seconds(), 1) if ended else None,
+        "assets_ok": assets.get("ok"),
+        "assets_failed": assets.get("failed"),
+        "assets_skipped": assets.get("skipped"),
+        "shots": summary.get("shots"),
+        "stages": {
+            s.stage: {"rows": s.rows, "failures": s.failures, "seconds": round(s.seconds, 3)}
+            for s in run.stages
+        },
+        "error": run.error,
+    }
+
+
+def runs_table(rows: list[dict[str, Any]], console: Console) -> None:
+    out = Table(title="runs")
+    for column in ("run", "job", "status", "started", "seconds", "ok", "failed", "skipped", "shots", "error"):
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        out.add_row(
+            row["run_id"],
+            row["job"],
+            row["status"],
+            f"{row['started_at']:%Y-%m-%d %H:%M:%S}",
+            _cell(row["seconds"]),
+            _cell(row["assets_ok"]),
+            _cell(row["assets_failed"]),
+            _cell(row["assets_skipped"]),
+            _cell(row["shots"]),
+            _cell(row["error"]),
+        )
+    console.print(out)
+
+
 def arrow_table(rows: pa.Table, console: Console, *, title: str | None = None) -> None:
     out = Table(title=title)
     for name in rows.column_names:

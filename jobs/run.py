@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from catalog.iceberg import open_catalog, replace_assets
+from catalog.locks import attach_run, job_lock
 from catalog.schema import TABLES
 from catalog.settings import Settings
 from catalog.state import StateStore
@@ -23,7 +24,6 @@ from jobs.spec import JobSpec
 from jobs.staging import AssetAssembler, Stager, discard, read_staged
 
 log = logging.getLogger(__name__)
-
 
 
 class StageClock:
@@ -42,17 +42,20 @@ class StageClock:
 
 
 def run_job(spec: JobSpec, *, settings: Settings | None = None) -> dict[str, Any]:
-    """Run the job once and return its summary; the run is recorded as failed if it raises."""
+    """Run the job once and return its summary. Holds the job's lock throughout (a second
+    run of the same job refuses to start), and records the run as failed if it raises."""
     settings = spec.settings(settings)
     state = StateStore(settings.catalog_url_resolved)
     version = spec.pipeline_version()
-    run_id = state.start_run(spec.name, spec.model_dump(mode="json"), version)
-    try:
-        summary = _run(spec, settings, state, run_id, version)
-    except BaseException as exc:
-        state.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    state.finish_run(run_id, "succeeded", summary=summary)
+    with job_lock(state.engine, spec.name) as holder:
+        run_id = state.start_run(spec.name, spec.model_dump(mode="json"), version)
+        attach_run(state.engine, spec.name, holder, run_id)
+        try:
+            summary = _run(spec, settings, state, run_id, version)
+        except BaseException as exc:
+            state.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        state.finish_run(run_id, "succeeded", summary=summary)
     return summary
 
 
@@ -69,14 +72,13 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         )
     state.record_stage(run_id, "discover", rows=len(found), failures=0, seconds=clock.seconds["discover"])
 
-    with clock("fingerprint"):
-        assets, unreadable = _fingerprint(found, state, settings, source_options)
+    assets, unreadable = _fingerprint(found, state, settings, source_options, clock)
     state.record_stage(
         run_id,
         "fingerprint",
         rows=len(assets),
         failures=len(unreadable),
-        seconds=clock.seconds["fingerprint"],
+        seconds=clock.seconds.get("fingerprint", 0.0),
     )
 
     ids = [a["asset_id"] for a in assets]
@@ -92,12 +94,20 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         len(todo),
     )
 
-    stager = Stager(settings, state, run_id=run_id, pipeline_version=version)
+    stager = Stager(
+        settings,
+        state,
+        run_id=run_id,
+        pipeline_version=version,
+        flush_assets=spec.distribution.stage_every_assets,
+        flush_seconds=spec.distribution.stage_every_seconds,
+    )
     if unreadable:
         stager.add_tables({"assets": failed_assets(unreadable, run_id=run_id, pipeline_version=version)})
     bindings = stage_bindings(spec, settings)
     if todo:
-        ensure_ray(settings)
+        with clock("start ray"):
+            ensure_ray(settings)
         with clock("describe"):
             _describe(describe_plan(todo, bindings), stager)
         for binding in bindings:  # a failed asset fails in segment; later stages see only its row
@@ -169,7 +179,7 @@ def _describe(ds: Any, stager: Stager) -> None:
 
 
 def _fingerprint(
-    found: list, state: StateStore, settings: Settings, storage_options: dict[str, Any]
+    found: list, state: StateStore, settings: Settings, storage_options: dict[str, Any], clock: StageClock
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Asset references for the files found (one per distinct content), and the unreadable."""
     known = state.known_fingerprints({f.uri: f.version for f in found})
@@ -178,8 +188,10 @@ def _fingerprint(
     ]
     hashed: list[dict[str, Any]] = []
     if fresh:
-        ensure_ray(settings)
-        hashed = fingerprint_plan(fresh, storage_options).take_all()
+        with clock("start ray"):
+            ensure_ray(settings)
+        with clock("fingerprint"):
+            hashed = fingerprint_plan(fresh, storage_options).take_all()
         state.remember_fingerprints((r["uri"], r["version"], r["asset_id"]) for r in hashed if r["asset_id"])
     ids = {**known, **{r["uri"]: r["asset_id"] for r in hashed if r["asset_id"]}}
     assets: dict[str, dict[str, Any]] = {}

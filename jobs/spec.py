@@ -1,8 +1,9 @@
 """Job specs: what to run, over what, where results go, and when.
 
-A spec is YAML in a few plain sections (source, stages, storage, schedule),
-validated on load; every error names the file and the field, because the
-person reading it is an archive team member at 2 a.m., not the author.
+A spec is YAML in a few plain sections (source, stages, storage, distribution,
+schedule), validated on load; every error names the file and the field,
+because the person reading it is an archive team member at 2 a.m., not the
+author.
 """
 
 from __future__ import annotations
@@ -130,11 +131,19 @@ class ScheduleSpec(_Section):
         return value
 
 
+class DistributionSpec(_Section):
+    """How a run spreads and saves its work (not what it computes)."""
+
+    stage_every_assets: int = Field(16, ge=1, description="stage finished assets durably every N assets")
+    stage_every_seconds: float = Field(30.0, gt=0, description="… or at least this often")
+
+
 class JobSpec(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     source: SourceSpec
     stages: Stages = Stages()
     storage: StorageSpec = StorageSpec()
+    distribution: DistributionSpec = DistributionSpec()
     schedule: ScheduleSpec | None = None
     retry_failed: bool = False
 
