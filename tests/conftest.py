@@ -90,3 +90,48 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """A real PostgreSQL on loopback, installed and started by the project's own script."""
+    import subprocess
+
+    script = Path(__file__).parents[1] / "infra" / "scripts" / "ensure-services.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"could not start PostgreSQL:\n{done.stderr}"
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh database on that server for one test."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"archivist_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """A fresh bucket on the moto server, with credentials in the ARCHIVIST_S3_* settings."""
+    import uuid
+
+    import boto3
+
+    name = f"archive-{uuid.uuid4().hex[:10]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")
+    client.create_bucket(Bucket=name)
+    for key, value in {"ARCHIVIST_S3_ENDPOINT_URL": s3_endpoint, "ARCHIVIST_S3_ACCESS_KEY_ID": "testing",
+                       "ARCHIVIST_S3_SECRET_ACCESS_KEY": "testing", "ARCHIVIST_S3_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    return name, client

@@ -1,4 +1,35 @@
 #!/usr/bin/env bash
-# Services the test suite talks to for real. Nothing is needed yet beyond Python;
-# later issues add PostgreSQL and Chromium here.
+# The services and system tools the test suite uses for real, installed and
+# started when missing; idempotent and quick when all is in place.
+#   PostgreSQL : a throwaway cluster on loopback (catalog and state on PostgreSQL)
+#   espeak-ng  : speaks test sentences for the transcription tests
+# The last line printed is the PostgreSQL URL the tests use.
 set -euo pipefail
+
+PG_PORT="${ARCHIVIST_TEST_PGPORT:-55432}"
+PG_DATA="${ARCHIVIST_TEST_PGDATA:-/tmp/archivist-test-pg}"
+PACKAGES=(postgresql espeak-ng)
+
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (Debian packages; one of ${PACKAGES[*]})" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
+}
+if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
+  rm -rf "$PG_DATA"
+  mkdir -p "$PG_DATA"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$PG_DATA"
+  as_postgres "'$PG_BIN/initdb' -D '$PG_DATA' -A trust -U postgres --no-sync" >/dev/null
+  as_postgres "'$PG_BIN/pg_ctl' -D '$PG_DATA' -l '$PG_DATA/server.log' -w start \
+    -o '-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_DATA -c fsync=off -c max_connections=200'" >/dev/null
+fi
+echo "postgresql+psycopg://postgres@127.0.0.1:${PG_PORT}/postgres"
