@@ -11,8 +11,12 @@ import pytest
 from catalog.settings import Settings
 from jobs.samples import sample_file
 
-for _key, _value in {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
-                     "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}.items():
+for _key, _value in {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "HF_HUB_OFFLINE": "1",
+}.items():
     os.environ.setdefault(_key, _value)
 
 
@@ -128,10 +132,61 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     import boto3
 
     name = f"archive-{uuid.uuid4().hex[:10]}"
-    client = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     client.create_bucket(Bucket=name)
-    for key, value in {"ARCHIVIST_S3_ENDPOINT_URL": s3_endpoint, "ARCHIVIST_S3_ACCESS_KEY_ID": "testing",
-                       "ARCHIVIST_S3_SECRET_ACCESS_KEY": "testing", "ARCHIVIST_S3_REGION": "us-east-1"}.items():
+    for key, value in {
+        "ARCHIVIST_S3_ENDPOINT_URL": s3_endpoint,
+        "ARCHIVIST_S3_ACCESS_KEY_ID": "testing",
+        "ARCHIVIST_S3_SECRET_ACCESS_KEY": "testing",
+        "ARCHIVIST_S3_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     return name, client
+
+
+@pytest.fixture
+def clip_writer():
+    """Writes small synthetic clips with known cuts (see `write_clip`)."""
+    return write_clip
+
+
+def write_clip(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    size: tuple[int, int] = (320, 180),
+    fps: int = 25,
+    seed: int = 0,
+    cuts: int = 1,
+) -> Path:
+    """A small H.264 clip of `cuts + 1` differently coloured, textured, moving shots."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    frames = int(seconds * fps)
+    looks = [(rng.integers(0, 256, 3), rng.integers(8, 40)) for _ in range(cuts + 1)]
+    texture = rng.integers(0, 60, (height, width, 1), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            colour, period = looks[min(i * (cuts + 1) // frames, cuts)]
+            x = np.arange(width)[None, :, None]
+            wave = (40 * np.sin((x + 3 * i) / period)).astype(np.int16)
+            image = np.clip(colour[None, None, :] + wave + texture, 0, 255).astype(np.uint8)
+            image = np.broadcast_to(image, (height, width, 3))
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            ):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

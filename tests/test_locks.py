@@ -42,8 +42,9 @@ def test_a_stale_heartbeat_frees_the_job_and_abandons_its_run(engine, settings: 
 
 
 def test_a_holder_whose_process_died_on_this_host_loses_the_lock(engine) -> None:
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     host = locks.this_holder().rpartition(":")[0]
     assert locks.acquire(engine, "nightly", f"{host}:{gone}")
     assert locks.acquire(engine, "nightly", locks.this_holder())
@@ -55,6 +56,8 @@ def test_the_context_manager_names_the_current_holder(engine) -> None:
         assert not locks.acquire(engine, "nightly", "someone-else:1")
     assert locks.holder_of(engine, "nightly") is None
     locks.acquire(engine, "nightly", "elsewhere:1")
-    with pytest.raises(locks.JobBusyError, match="already running by elsewhere:1"), \
-            locks.job_lock(engine, "nightly"):
+    with (
+        pytest.raises(locks.JobBusyError, match="already running by elsewhere:1"),
+        locks.job_lock(engine, "nightly"),
+    ):
         pass

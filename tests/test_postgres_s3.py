@@ -20,8 +20,9 @@ from jobs.spec import default_spec
 pytestmark = pytest.mark.slow
 
 
-def test_a_run_from_s3_into_s3_with_postgres(ray_session, postgres_url: str, s3_bucket, footage: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_from_s3_into_s3_with_postgres(
+    ray_session, postgres_url: str, s3_bucket, footage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bucket, client = s3_bucket
     for clip in footage.glob("*.mp4"):
         client.upload_file(str(clip), bucket, f"incoming/{clip.name}")
@@ -35,8 +36,9 @@ def test_a_run_from_s3_into_s3_with_postgres(ray_session, postgres_url: str, s3_
 
     catalog = open_catalog(settings)
     assets = sql(catalog, "SELECT uri, status FROM assets ORDER BY uri").to_pylist()
-    assert [a["uri"] for a in assets] == [f"s3://{bucket}/incoming/{n}"
-                                          for n in ("bigbuckbunny.mp4", "bikes.mp4", "broken.mp4")]
+    assert [a["uri"] for a in assets] == [
+        f"s3://{bucket}/incoming/{n}" for n in ("bigbuckbunny.mp4", "bikes.mp4", "broken.mp4")
+    ]
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="archive/")["Contents"]}
     assert any(k.startswith("archive/warehouse/archive/shots/") and k.endswith(".parquet") for k in keys)
     assert any(k.startswith("archive/keyframes/") and k.endswith(".jpg") for k in keys)

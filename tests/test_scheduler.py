@@ -37,12 +37,16 @@ def test_only_specs_with_a_schedule_are_scheduled(tmp_path: Path) -> None:
 
 def test_two_specs_with_one_name_are_refused(tmp_path: Path) -> None:
     write_spec(tmp_path, "a", tmp_path)
-    (tmp_path / "b.yaml").write_text(f"name: a\nsource: {{uri: {tmp_path}}}\nschedule: {{cron: '* * * * *'}}\n")
+    (tmp_path / "b.yaml").write_text(
+        f"name: a\nsource: {{uri: {tmp_path}}}\nschedule: {{cron: '* * * * *'}}\n"
+    )
     with pytest.raises(SpecError, match="share the job name a"):
         scheduled_jobs([tmp_path])
 
 
-def test_the_schedule_is_stored_with_coalescing_and_a_misfire_grace(settings: Settings, tmp_path: Path) -> None:
+def test_the_schedule_is_stored_with_coalescing_and_a_misfire_grace(
+    settings: Settings, tmp_path: Path
+) -> None:
     jobs = scheduled_jobs([write_spec(tmp_path, "nightly", tmp_path)])
     scheduler = build_scheduler(settings, jobs)
     scheduler.start(paused=True)

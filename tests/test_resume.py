@@ -1,0 +1,73 @@
+"""A run killed hard (SIGKILL of the driver and its local Ray) and started again
+finishes only what was left, with no duplicates and no partial commit ever visible."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from catalog.iceberg import open_catalog
+from catalog.query import sql
+from catalog.settings import Settings
+from catalog.state import StateStore
+from jobs.run import run_job
+from jobs.spec import load_spec
+
+pytestmark = pytest.mark.slow
+CLIPS = 14
+
+
+def test_a_killed_run_resumes_exactly(ray_session, home: Path, tmp_path: Path, clip_writer) -> None:
+    source = tmp_path / "tapes"
+    source.mkdir()
+    for i in range(CLIPS):
+        clip_writer(source / f"tape{i:02d}.mp4", seconds=3, cuts=1 + i % 3, seed=i)
+    spec_path = tmp_path / "nightly.yaml"
+    spec_path.write_text(
+        f"name: nightly\nsource: {{uri: {source}}}\n"
+        "distribution: {stage_every_assets: 2, stage_every_seconds: 1}\n"
+    )
+    settings = Settings()
+    state = StateStore(settings.catalog_url_resolved)
+    version = load_spec(spec_path).pipeline_version()
+
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "run", str(spec_path)],
+        env={**os.environ, "ARCHIVIST_HOME": str(home)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while len(state.staged(version)) < 4:
+        assert driver.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "nothing was staged in time"
+        time.sleep(0.05)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+
+    staged = state.staged(version)
+    assert 4 <= len(staged) < CLIPS
+    catalog = open_catalog(settings)
+    assert sql(catalog, "SELECT count(*) AS n FROM assets")["n"][0].as_py() == 0  # nothing half-committed
+    (killed,) = state.runs(job="nightly")
+    assert killed.status == "running"
+
+    resumed = run_job(load_spec(spec_path))
+    assert resumed["assets"]["resumed"] == len(staged)
+    assert resumed["assets"]["ok"] == CLIPS and resumed["assets"]["failed"] == 0
+    assert resumed["seconds"].get("segment (busy)", 0) > 0
+    assert state.run(killed.run_id).status == "abandoned"
+
+    counts = sql(catalog, "SELECT count(*) AS n, count(DISTINCT shot_id) AS distinct_shots FROM shots")
+    assert counts["n"][0].as_py() == counts["distinct_shots"][0].as_py() == resumed["shots"]
+    shot_counts = sql(catalog, "SELECT sum(shot_count) AS n FROM assets")["n"][0].as_py()
+    assert shot_counts == resumed["shots"] >= 2 * CLIPS
+    assert sql(catalog, "SELECT count(*) AS n FROM assets")["n"][0].as_py() == CLIPS
+    assert state.staged(version) == {}
