@@ -21,17 +21,37 @@ from jobs.cli import app
 def asset_rows(*ids: str, run_id: str = "r1", status: str = "ok") -> pa.Table:
     now = dt.datetime.now(dt.UTC)
     return pa.Table.from_pylist(
-        [{"asset_id": i, "uri": f"/footage/{i}.mp4", "size_bytes": 10, "status": status, "shot_count": 1,
-          "processed_at": now, "run_id": run_id, "pipeline_version": "p1"} for i in ids],
+        [
+            {
+                "asset_id": i,
+                "uri": f"/footage/{i}.mp4",
+                "size_bytes": 10,
+                "status": status,
+                "shot_count": 1,
+                "processed_at": now,
+                "run_id": run_id,
+                "pipeline_version": "p1",
+            }
+            for i in ids
+        ],
         schema=schema.ASSETS,
     )
 
 
 def shot_rows(asset_id: str, count: int, run_id: str) -> pa.Table:
     return pa.Table.from_pylist(
-        [{"asset_id": asset_id, "shot_id": schema.shot_id(asset_id, i * 10, i * 10 + 10), "shot_index": i,
-          "start_frame": i * 10, "end_frame": i * 10 + 10, "run_id": run_id, "pipeline_version": "p1"}
-         for i in range(count)],
+        [
+            {
+                "asset_id": asset_id,
+                "shot_id": schema.shot_id(asset_id, i * 10, i * 10 + 10),
+                "shot_index": i,
+                "start_frame": i * 10,
+                "end_frame": i * 10 + 10,
+                "run_id": run_id,
+                "pipeline_version": "p1",
+            }
+            for i in range(count)
+        ],
         schema=schema.SHOTS,
     )
 
@@ -74,8 +94,14 @@ def test_a_table_made_by_older_code_gains_the_new_columns(settings: Settings, mo
 def test_state_skips_done_assets_and_retries_failed_only_when_asked(settings: Settings) -> None:
     state = StateStore(settings.catalog_url_resolved)
     run_id = state.start_run("nightly", {"name": "nightly"}, "p1")
-    state.settle(run_id, "p1", [{"asset_id": "ok1", "uri": "u1", "status": "ok"},
-                                {"asset_id": "bad", "uri": "u2", "status": "failed", "error": "x"}])
+    state.settle(
+        run_id,
+        "p1",
+        [
+            {"asset_id": "ok1", "uri": "u1", "status": "ok"},
+            {"asset_id": "bad", "uri": "u2", "status": "failed", "error": "x"},
+        ],
+    )
     assert state.settled("p1", ["ok1", "bad", "new"]) == {"ok1", "bad"}
     assert state.settled("p1", ["ok1", "bad", "new"], retry_failed=True) == {"ok1"}
     assert state.settled("p2", ["ok1"]) == set()

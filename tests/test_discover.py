@@ -37,8 +37,13 @@ def test_an_unknown_url_scheme_is_named() -> None:
 
 
 def test_s3_lists_objects_under_a_prefix(s3_endpoint: str) -> None:
-    client = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="k", aws_secret_access_key="s",
-                          region_name="us-east-1")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+        region_name="us-east-1",
+    )
     client.create_bucket(Bucket="incoming")
     client.put_object(Bucket="incoming", Key="tapes/one.mp4", Body=b"abc")
     client.put_object(Bucket="incoming", Key="tapes/readme.txt", Body=b"abc")
@@ -49,6 +54,10 @@ def test_s3_lists_objects_under_a_prefix(s3_endpoint: str) -> None:
 
 
 def test_s3_without_credentials_says_which_settings_to_set(s3_endpoint: str, no_aws_credentials) -> None:
-    with pytest.raises(SourceError, match="no S3 credentials.*ARCHIVIST_S3_ACCESS_KEY_ID"):
-        discover("s3://incoming/tapes", include=MEDIA_PATTERNS, exclude=[],
-                 storage_options={"client_kwargs": {"endpoint_url": s3_endpoint}})
+    with pytest.raises(SourceError, match=r"no S3 credentials.*ARCHIVIST_S3_ACCESS_KEY_ID"):
+        discover(
+            "s3://incoming/tapes",
+            include=MEDIA_PATTERNS,
+            exclude=[],
+            storage_options={"client_kwargs": {"endpoint_url": s3_endpoint}},
+        )

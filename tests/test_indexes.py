@@ -19,16 +19,51 @@ def commit_shots(settings: Settings, asset_id: str, vectors: np.ndarray, run_id:
     catalog = open_catalog(settings)
     ids = [schema.shot_id(asset_id, i, i + 1) for i in range(len(vectors))]
     shots = pa.Table.from_pylist(
-        [{"asset_id": asset_id, "shot_id": s, "shot_index": i, "start_frame": i, "end_frame": i + 1,
-          "start_s": float(i), "end_s": i + 1.0, "run_id": run_id, "pipeline_version": "p1"}
-         for i, s in enumerate(ids)], schema=schema.SHOTS)
+        [
+            {
+                "asset_id": asset_id,
+                "shot_id": s,
+                "shot_index": i,
+                "start_frame": i,
+                "end_frame": i + 1,
+                "start_s": float(i),
+                "end_s": i + 1.0,
+                "run_id": run_id,
+                "pipeline_version": "p1",
+            }
+            for i, s in enumerate(ids)
+        ],
+        schema=schema.SHOTS,
+    )
     embeddings = pa.Table.from_pylist(
-        [{"shot_id": s, "asset_id": asset_id, "space": "visual", "model": "test", "dim": vectors.shape[1],
-          "vector": v.tolist(), "run_id": run_id, "pipeline_version": "p1"} for s, v in zip(ids, vectors)],
-        schema=schema.EMBEDDINGS)
-    assets = pa.Table.from_pylist([{"asset_id": asset_id, "uri": f"/f/{asset_id}.mp4", "size_bytes": 1,
-                                    "status": "ok", "run_id": run_id, "pipeline_version": "p1"}],
-                                  schema=schema.ASSETS)
+        [
+            {
+                "shot_id": s,
+                "asset_id": asset_id,
+                "space": "visual",
+                "model": "test",
+                "dim": vectors.shape[1],
+                "vector": v.tolist(),
+                "run_id": run_id,
+                "pipeline_version": "p1",
+            }
+            for s, v in zip(ids, vectors, strict=True)
+        ],
+        schema=schema.EMBEDDINGS,
+    )
+    assets = pa.Table.from_pylist(
+        [
+            {
+                "asset_id": asset_id,
+                "uri": f"/f/{asset_id}.mp4",
+                "size_bytes": 1,
+                "status": "ok",
+                "run_id": run_id,
+                "pipeline_version": "p1",
+            }
+        ],
+        schema=schema.ASSETS,
+    )
     for name, rows in (("shots", shots), ("embeddings", embeddings), ("assets", assets)):
         replace_assets(catalog, name, rows, [asset_id], run_id=run_id)
     return ids

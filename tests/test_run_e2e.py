@@ -62,8 +62,9 @@ def test_the_run_is_recorded_with_its_stages(first_run: dict, settings: Settings
     assert stages["segment"].failures == 3 and stages["segment"].seconds > 0
 
 
-def test_a_second_run_skips_everything_and_adds_no_rows(first_run: dict, settings: Settings,
-                                                        footage: Path) -> None:
+def test_a_second_run_skips_everything_and_adds_no_rows(
+    first_run: dict, settings: Settings, footage: Path
+) -> None:
     before = {t: count(settings, t) for t in ("assets", "shots", "tags", "embeddings")}
     again = run_job(default_spec(str(footage)))
     assert again["assets"] == {"ok": 0, "failed": 0, "skipped": 5, "resumed": 0}
@@ -73,8 +74,9 @@ def test_a_second_run_skips_everything_and_adds_no_rows(first_run: dict, setting
     assert {t: count(settings, t) for t in before} == before
 
 
-def test_a_changed_parameter_reprocesses_without_duplicates(first_run: dict, settings: Settings,
-                                                            footage: Path) -> None:
+def test_a_changed_parameter_reprocesses_without_duplicates(
+    first_run: dict, settings: Settings, footage: Path
+) -> None:
     shots_before = count(settings, "shots")
     spec = parse_spec({"name": "wider", "source": {"uri": str(footage), "exclude": ["*.mp4"]}})
     assert run_job(spec)["assets"]["ok"] == 0
@@ -86,7 +88,9 @@ def test_a_changed_parameter_reprocesses_without_duplicates(first_run: dict, set
 
 
 def test_cli_searches_by_shot_and_by_image(first_run: dict, settings: Settings) -> None:
-    shots = sql(open_catalog(settings), "SELECT shot_id, keyframe_uri FROM shots ORDER BY shot_id").to_pylist()
+    shots = sql(
+        open_catalog(settings), "SELECT shot_id, keyframe_uri FROM shots ORDER BY shot_id"
+    ).to_pylist()
     runner = CliRunner()
     result = runner.invoke(app, ["search", "--like", shots[0]["shot_id"], "--top", "3", "--json"])
     assert result.exit_code == 0, result.output
@@ -98,8 +102,9 @@ def test_cli_searches_by_shot_and_by_image(first_run: dict, settings: Settings) 
     assert json.loads(result.stdout)[0]["shot_id"] == shots[1]["shot_id"]  # a keyframe finds its own shot
 
 
-def test_cli_run_prints_a_json_summary_and_names_a_missing_folder(ray_session, home: Path,
-                                                                   footage: Path) -> None:
+def test_cli_run_prints_a_json_summary_and_names_a_missing_folder(
+    ray_session, home: Path, footage: Path
+) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["run", str(footage / "bikes.mp4"), "--json"])
     assert result.exit_code == 0, result.output

@@ -16,10 +16,17 @@ def described(asset_id: str, shots: int, *, failed: bool = False) -> pa.Table:
     rows = []
     for i in range(max(shots, 1)):
         row = {name: None for name in schema.SEGMENT_OUTPUT.names}
-        row.update(asset_id=asset_id, uri=f"/f/{asset_id}.mp4", size_bytes=1,
-                   status="failed" if failed else "ok", error="broken" if failed else None)
+        row.update(
+            asset_id=asset_id,
+            uri=f"/f/{asset_id}.mp4",
+            size_bytes=1,
+            status="failed" if failed else "ok",
+            error="broken" if failed else None,
+        )
         if not failed:
-            row.update(shot_id=schema.shot_id(asset_id, i, i + 1), shot_index=i, start_frame=i, end_frame=i + 1)
+            row.update(
+                shot_id=schema.shot_id(asset_id, i, i + 1), shot_index=i, start_frame=i, end_frame=i + 1
+            )
         rows.append(row)
     table = pa.Table.from_pylist(rows, schema=schema.SEGMENT_OUTPUT)
     table = table.append_column(BUSY_PREFIX + "segment", pa.array([0.5] * len(rows), pa.float64()))
