@@ -50,7 +50,8 @@ class Settings(BaseSettings):
                 "the default SQLite file can only live in a local folder"
             )
         os.makedirs(self.home, exist_ok=True)
-        return f"sqlite:///{self.home}/catalog.db"
+        # Wait for a lock rather than fail at once when two local runs commit together.
+        return f"sqlite:///{self.home}/catalog.db?timeout=60"
 
     def location(self, *parts: str) -> str:
         """A URI under the home (warehouse, keyframes, indexes, masters…)."""
