@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -58,6 +59,8 @@ def friendly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except _user_errors() as exc:
+            if os.environ.get("ARCHIVIST_DEBUG"):
+                raise
             err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
             raise typer.Exit(2) from None
 
@@ -65,6 +68,10 @@ def friendly(command: F) -> F:
 
 
 def _spec_for(target: str) -> JobSpec:
+    if target == "-":
+        from jobs.spec import parse_spec_text
+
+        return parse_spec_text(sys.stdin.read(), origin="<stdin>")
     path = Path(target)
     if path.suffix.lower() in (".yaml", ".yml"):
         return load_spec(path)
@@ -86,7 +93,11 @@ def _run_and_report(spec: JobSpec, as_json: bool) -> None:
 @friendly
 def run(
     target: Annotated[
-        str, typer.Argument(help="a job spec (.yaml) or a folder / URL to run the default pipeline over")
+        str,
+        typer.Argument(
+            help="a job spec (.yaml, or - for standard input), or a folder / URL to run the "
+            "default pipeline over"
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     retry_failed: Annotated[bool, typer.Option(help="process again assets that failed before")] = False,
@@ -203,6 +214,28 @@ def index_build(space: Annotated[str, typer.Option(help="embedding space")] = "v
     if version is None:
         raise SpecError(f"the catalog has no {space} embeddings yet: run a job first")
     out.print(f"built {version.space} index of {version.count} vectors from snapshot {version.snapshot_id}")
+
+
+@app.command()
+@friendly
+def submit(
+    spec: Annotated[Path, typer.Argument(help="the job spec to run on the cluster")],
+    address: Annotated[str, typer.Option(help="the Ray dashboard of the cluster, e.g. http://head:8265")],
+    wait: Annotated[bool, typer.Option(help="wait for the job to end and print its logs")] = False,
+) -> None:
+    """Submit a run as a Ray Job, with this project as its working directory."""
+    from jobs.submit import submit as submit_job
+
+    text = spec.read_text() if spec.exists() else None
+    if text is None:
+        raise SpecError(f"{spec}: no such job spec")
+    load_spec(spec)  # refuse a broken spec here, not on the cluster
+    result = submit_job(text, address, wait=wait)
+    out.print(f"submitted {result['job_id']} to {address}: {result['status']}")
+    if wait:
+        print(result["logs"])
+        if result["status"] != "SUCCEEDED":
+            raise typer.Exit(1)
 
 
 SpecPaths = Annotated[list[Path], typer.Argument(help="job spec files, or folders of them")]

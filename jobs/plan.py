@@ -14,10 +14,10 @@ from typing import Any
 
 import pyarrow as pa
 import ray.data
-from actors.segment import Segmenter
 from ray.data import ActorPoolStrategy
 
 from actors.fingerprint import Fingerprinter
+from actors.segment import Segmenter
 from actors.visual import VisualTagger
 from catalog.settings import Settings
 from jobs.spec import JobSpec, Resources, SpecError
@@ -91,6 +91,7 @@ def _map(ds: ray.data.Dataset, stage: type, kwargs: dict[str, Any], resources: R
         compute=ActorPoolStrategy(min_size=resources.min_actors, max_size=resources.max_actors),
         num_cpus=resources.num_cpus,
         num_gpus=resources.num_gpus or None,
+        **({"scheduling_strategy": "SPREAD"} if resources.spread else {}),
     )
 
 

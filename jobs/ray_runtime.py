@@ -23,8 +23,10 @@ def ensure_ray(settings: Settings) -> None:
 
     if ray.is_initialized():
         return
-    if settings.ray_address:
-        ray.init(address=settings.ray_address, log_to_driver=False)
+    # Inside a Ray Job the cluster tells its driver where it is through RAY_ADDRESS.
+    address = settings.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
     else:
         ray.init(
             include_dashboard=False,

@@ -55,6 +55,7 @@ class Resources(_Section):
     num_cpus: float = Field(1.0, gt=0)
     num_gpus: float = Field(0.0, ge=0)
     batch_size: int = Field(4, ge=1)
+    spread: bool = Field(False, description="place the stage's actors on as many nodes as possible")
 
     @field_validator("num_gpus")
     @classmethod
@@ -164,15 +165,19 @@ def load_spec(path: str | Path) -> JobSpec:
         text = path.read_text()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the job spec ({exc.strerror})") from exc
+    return parse_spec_text(text, origin=str(path))
+
+
+def parse_spec_text(text: str, *, origin: str) -> JobSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise SpecError(f"{origin}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: a job spec is a mapping with sections source, stages, storage, schedule")
-    return parse_spec(data, origin=str(path))
+        raise SpecError(f"{origin}: a job spec is a mapping with sections source, stages, storage, schedule")
+    return parse_spec(data, origin=origin)
 
 
 def parse_spec(data: dict[str, Any], *, origin: str = "<spec>") -> JobSpec:
