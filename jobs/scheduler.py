@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from catalog.locks import JobBusyError
 from catalog.settings import Settings
+from jobs.cron import cron_trigger
 from jobs.spec import JobSpec, SpecError, load_spec
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class ScheduledJob:
 
     def trigger(self) -> CronTrigger:
         assert self.spec.schedule is not None
-        return CronTrigger.from_crontab(self.spec.schedule.cron, timezone=self.spec.schedule.timezone)
+        return cron_trigger(self.spec.schedule.cron, self.spec.schedule.timezone)
 
     def next_run(self, now: dt.datetime | None = None) -> dt.datetime | None:
         now = now or dt.datetime.now(dt.UTC)

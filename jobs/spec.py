@@ -123,10 +123,10 @@ class ScheduleSpec(_Section):
     @field_validator("cron")
     @classmethod
     def _crontab(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from jobs.cron import cron_trigger
 
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value)
         except ValueError as exc:
             raise ValueError(f"not a valid crontab expression: {exc}") from exc
         return value

@@ -78,3 +78,26 @@ def test_two_scheduler_processes_run_a_job_once(home: Path, footage: Path, tmp_p
     history = CliRunner().invoke(app, ["jobs", "history", "--job", "nightly", "--json"])
     (row,) = json.loads(history.stdout)
     assert row["assets_ok"] == 2 and row["stages"]["segment"]["rows"] == row["shots"] > 0
+
+
+@pytest.mark.parametrize(
+    ("weekday", "fires_on"),
+    [("1", "Mon"), ("0", "Sun"), ("7", "Sun"), ("1-5", "Wed"), ("sat,sun", "Sat"), ("5-7", "Fri")],
+)
+def test_weekdays_mean_what_crontab_means(weekday: str, fires_on: str) -> None:
+    import datetime as dt
+
+    from jobs.cron import cron_trigger
+
+    tuesday_night = dt.datetime(2026, 11, 24, 23, 0, tzinfo=dt.UTC)
+    # the first matching day strictly after Tuesday 23:00, at 02:00
+    expected = {"Mon": 30, "Sun": 29, "Wed": 25, "Sat": 28, "Fri": 27}[fires_on]
+    fire = cron_trigger(f"0 2 * * {weekday}").get_next_fire_time(None, tuesday_night)
+    assert (fire.strftime("%a"), fire.day) == (fires_on, expected)
+
+
+def test_a_crontab_with_the_wrong_number_of_fields_is_named() -> None:
+    from jobs.cron import cron_trigger
+
+    with pytest.raises(ValueError, match="has 4 fields"):
+        cron_trigger("0 2 * *")
