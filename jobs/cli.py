@@ -27,6 +27,14 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@app.callback()
+def main() -> None:
+    """Restore, describe and search a media archive."""
+    from jobs.logs import configure
+
+    configure()
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from actors.models import ModelLoadError
     from catalog.locks import JobBusyError

@@ -17,6 +17,7 @@ from catalog.settings import Settings
 from catalog.state import StateStore
 from indexes.build import build_index
 from jobs.discover import discover
+from jobs.logs import run_context
 from jobs.plan import describe_plan, fingerprint_plan, stage_bindings
 from jobs.ray_runtime import ensure_ray
 from jobs.rows import failed_assets
@@ -50,12 +51,22 @@ def run_job(spec: JobSpec, *, settings: Settings | None = None) -> dict[str, Any
     with job_lock(state.engine, spec.name) as holder:
         run_id = state.start_run(spec.name, spec.model_dump(mode="json"), version)
         attach_run(state.engine, spec.name, holder, run_id)
-        try:
-            summary = _run(spec, settings, state, run_id, version)
-        except BaseException as exc:
-            state.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        state.finish_run(run_id, "succeeded", summary=summary)
+        with run_context(run_id, spec.name):
+            log.info("run started (pipeline %s)", version)
+            try:
+                summary = _run(spec, settings, state, run_id, version)
+            except BaseException as exc:
+                log.exception("run failed")
+                state.finish_run(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                raise
+            state.finish_run(run_id, "succeeded", summary=summary)
+            log.info(
+                "run succeeded: %s assets ok, %s failed, %s skipped, %s shots",
+                summary["assets"]["ok"],
+                summary["assets"]["failed"],
+                summary["assets"]["skipped"],
+                summary["shots"],
+            )
     return summary
 
 
@@ -70,10 +81,11 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             exclude=spec.source.exclude,
             storage_options=source_options,
         )
-    state.record_stage(run_id, "discover", rows=len(found), failures=0, seconds=clock.seconds["discover"])
+    _record_stage(state, run_id, "discover", rows=len(found), failures=0, seconds=clock.seconds["discover"])
 
     assets, unreadable = _fingerprint(found, state, settings, source_options, clock)
-    state.record_stage(
+    _record_stage(
+        state,
         run_id,
         "fingerprint",
         rows=len(assets),
@@ -112,8 +124,13 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             _describe(describe_plan(todo, bindings), stager)
         for binding in bindings:  # a failed asset fails in segment; later stages see only its row
             failures = stager.failed - len(unreadable) if binding.name == "segment" else 0
-            state.record_stage(
-                run_id, binding.name, rows=stager.shots, failures=failures, seconds=stager.busy[binding.name]
+            _record_stage(
+                state,
+                run_id,
+                binding.name,
+                rows=stager.shots,
+                failures=failures,
+                seconds=stager.busy[binding.name],
             )
 
     catalog = open_catalog(settings)
@@ -128,12 +145,12 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
                 run_id, version, tables["assets"].select(["asset_id", "uri", "status", "error"]).to_pylist()
             )
             discard(settings, staged.values())
-    state.record_stage(run_id, "commit", rows=len(staged), failures=0, seconds=clock.seconds["commit"])
+    _record_stage(state, run_id, "commit", rows=len(staged), failures=0, seconds=clock.seconds["commit"])
 
     with clock("index"):
         index = build_index(catalog, settings, space="visual") if staged else None
     if index is not None:
-        state.record_stage(run_id, "index", rows=index.count, failures=0, seconds=clock.seconds["index"])
+        _record_stage(state, run_id, "index", rows=index.count, failures=0, seconds=clock.seconds["index"])
 
     asset_rows = tables["assets"].to_pylist() if "assets" in tables else []
     failed = [{"uri": a["uri"], "error": a["error"]} for a in asset_rows if a["status"] == "failed"]
@@ -158,6 +175,20 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         if index is None
         else {"space": index.space, "snapshot_id": index.snapshot_id, "vectors": index.count},
     }
+
+
+def _record_stage(
+    state: StateStore, run_id: str, stage: str, *, rows: int, failures: int, seconds: float
+) -> None:
+    state.record_stage(run_id, stage, rows=rows, failures=failures, seconds=seconds)
+    log.info(
+        "stage %s: %d rows, %d failures, %.2f s",
+        stage,
+        rows,
+        failures,
+        seconds,
+        extra={"stage": stage, "rows": rows, "seconds": round(seconds, 3)},
+    )
 
 
 def _commit_order(bindings: list) -> list[str]:
