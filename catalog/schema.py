@@ -242,6 +242,50 @@ CAPTIONS = pa.schema(
 
 TRANSCRIPTS = pa.schema(list(TRANSCRIPT_SEGMENT) + [pa.field("shot_ids", pa.list_(pa.string()))] + PROVENANCE)
 
+# Derived over the whole catalog after each commit (not per asset): which shots
+# are the same material. `dup_group` is the smallest shot_id of the group, so it
+# is stable across runs; a shot with no duplicate is its own group.
+DUP_GROUPS = pa.schema(
+    [
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("dup_group", pa.string(), nullable=False),
+        pa.field("group_size", pa.int32()),
+        pa.field("run_id", pa.string()),
+    ]
+)
+
+# What users did, for recommendations: appended, never replaced.
+EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # 'view', 'like', 'save'
+        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+# Findings of the audits, one row per check and subject.
+AUDITS = pa.schema(
+    [
+        pa.field("audit_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),  # the run audited
+        pa.field("audit", pa.string(), nullable=False),  # 'identity_drift', 'manipulation', 'provenance', 'bias', …
+        pa.field("subject", pa.string()),  # what was checked: an output URI, a shot id, a group, a query
+        pa.field("asset_id", pa.string()),
+        pa.field("shot_id", pa.string()),
+        pa.field("metric", pa.string()),
+        pa.field("value", pa.float64()),
+        pa.field("ci_low", pa.float64()),
+        pa.field("ci_high", pa.float64()),
+        pa.field("threshold", pa.float64()),
+        pa.field("flagged", pa.bool_()),
+        pa.field("detail", pa.string()),  # JSON
+        pa.field("evidence_uri", pa.string()),  # a frame or crop that shows it
+        pa.field("audited_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "assets": ASSETS,
     "shots": SHOTS,
@@ -251,6 +295,9 @@ TABLES: dict[str, pa.Schema] = {
     "faces": FACES,
     "captions": CAPTIONS,
     "transcripts": TRANSCRIPTS,
+    "dup_groups": DUP_GROUPS,
+    "events": EVENTS,
+    "audits": AUDITS,
 }
 """Every catalog table by name. Later stages add theirs here."""
 
