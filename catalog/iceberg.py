@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-from pyiceberg.expressions import BooleanExpression, In
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
 from pyiceberg.table import Table
 
 from catalog.schema import NAMESPACE, TABLES
@@ -71,19 +71,39 @@ def replace_assets(
     ids = sorted(set(asset_ids))
     if not ids:
         return None
+    return _commit(catalog, name, rows, run_id=run_id, replacing=In("asset_id", ids))
+
+
+def replace_all(catalog: SqlCatalog, name: str, rows: pa.Table, *, run_id: str) -> int | None:
+    """Make `rows` the whole table, in one commit (for tables derived from the whole catalog)."""
+    return _commit(catalog, name, rows, run_id=run_id, replacing=AlwaysTrue())
+
+
+def append(catalog: SqlCatalog, name: str, rows: pa.Table, *, run_id: str = "") -> int | None:
+    """Add rows, in one commit (for tables that only grow, such as events)."""
+    return _commit(catalog, name, rows, run_id=run_id, replacing=None)
+
+
+def _commit(
+    catalog: SqlCatalog, name: str, rows: pa.Table, *, run_id: str, replacing: BooleanExpression | None
+) -> int | None:
     rows = rows.select(TABLES[name].names).cast(TABLES[name])
+    props = {"archivist.run-id": run_id} if run_id else {}
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         tbl = table(catalog, name)
         try:
-            props = {"archivist.run-id": run_id}
-            if rows.num_rows:
+            if replacing is None:
+                if rows.num_rows:
+                    tbl.append(rows, snapshot_properties=props)
+            elif rows.num_rows:
                 with warnings.catch_warnings():  # a first run has nothing to replace; that is fine
                     warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                    tbl.overwrite(rows, overwrite_filter=In("asset_id", ids), snapshot_properties=props)
+                    tbl.overwrite(rows, overwrite_filter=replacing, snapshot_properties=props)
             elif tbl.current_snapshot() is not None:
-                tbl.delete(In("asset_id", ids), snapshot_properties=props)
-            tbl = catalog.load_table(f"{NAMESPACE}.{name}")
-            snapshot = tbl.current_snapshot()
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    tbl.delete(replacing, snapshot_properties=props)
+            snapshot = catalog.load_table(f"{NAMESPACE}.{name}").current_snapshot()
             return snapshot.snapshot_id if snapshot else None
         except CommitFailedException:
             # Another run committed to this table first: reload and try again.

@@ -270,7 +270,8 @@ AUDITS = pa.schema(
     [
         pa.field("audit_id", pa.string(), nullable=False),
         pa.field("run_id", pa.string(), nullable=False),  # the run audited
-        pa.field("audit", pa.string(), nullable=False),  # 'identity_drift', 'manipulation', 'provenance', 'bias', …
+        # 'identity_drift', 'manipulation', 'provenance', 'bias', …
+        pa.field("audit", pa.string(), nullable=False),
         pa.field("subject", pa.string()),  # what was checked: an output URI, a shot id, a group, a query
         pa.field("asset_id", pa.string()),
         pa.field("shot_id", pa.string()),

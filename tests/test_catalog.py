@@ -151,3 +151,27 @@ def test_sql_command_prints_json_and_csv(settings: Settings) -> None:
     result = runner.invoke(app, ["sql", "SELEC nonsense"])
     assert result.exit_code == 2
     assert "error" in result.stderr
+
+
+def test_append_adds_and_replace_all_replaces_the_whole_table(settings: Settings) -> None:
+    import datetime as dt
+
+    from catalog.iceberg import append, replace_all
+
+    catalog = open_catalog(settings)
+    event = {
+        "event_id": "e1",
+        "user_id": "u1",
+        "shot_id": "s1",
+        "kind": "view",
+        "at": dt.datetime.now(dt.UTC),
+    }
+    append(catalog, "events", pa.Table.from_pylist([event], schema=schema.EVENTS))
+    append(catalog, "events", pa.Table.from_pylist([{**event, "event_id": "e2"}], schema=schema.EVENTS))
+    assert read(catalog, "events").num_rows == 2
+    groups = pa.Table.from_pylist(
+        [{"shot_id": "s1", "dup_group": "s1", "group_size": 1}], schema=schema.DUP_GROUPS
+    )
+    replace_all(catalog, "dup_groups", groups, run_id="r1")
+    replace_all(catalog, "dup_groups", groups, run_id="r2")
+    assert read(catalog, "dup_groups")["run_id"].to_pylist() == [None]  # rows carry what they were given
