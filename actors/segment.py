@@ -1,0 +1,770 @@
+"""The ``segment`` stage: probe an asset, decode it once at low resolution, find its shots.
+
+Everything later in the pipeline works per shot and sees no pixels but a keyframe, so this
+stage has to be right about where shots begin, cheap enough to run over a whole archive (the
+decode is the floor: analysis happens on frames 160 px wide, in the main thread while a second
+thread decodes ahead), and bounded in memory whatever the length of the video. Frames stream
+through; what is kept is per-shot running sums, a ring of small per-frame features over the last
+couple of seconds (so a boundary found late can still be placed), at most ``_CANDIDATE_BYTES`` of
+decoded keyframe candidates and at most ``_PREFETCH_BYTES`` of decoded frames waiting.
+
+Shot boundaries
+    *Hard cuts*: the distance between consecutive frames adds a structural term (1 - the
+    normalised cross-correlation of 40-px-wide luma thumbnails, after undoing the global shift
+    when phase correlation finds one that makes the frames match: blind to flicker, fades,
+    exposure and pans, tolerant of grain), a colour term (hue/saturation histogram of the
+    non-dark pixels) and the change of mean luma. A frame starts a new shot when its distance is
+    above ``threshold`` and well above the median of the preceding half second (steady motion
+    raises that median), is a lone peak (an object crossing the frame keeps the distance high
+    for several frames; a cut does not), and lasts: the three frames after it all differ from
+    the three before it by more than motion explains, which rejects photographic flashes and
+    single damaged frames.
+    *Gradual transitions* (dissolves, fades to and from black): a window of k frames
+    (0.24 to 0.72 s) whose ends differ a lot while no single step carries half the change, and
+    whose inner frames are linear mixes of the two ends (least-squares fit of the thumbnails,
+    mixing weight increasing). A dissolve between two pictures also dims the contrast half-way;
+    fast motion fails these tests. The boundary goes where the mix is half-way, labelled
+    ``'gradual'``; a fade out and back in through a short black is one boundary.
+    Boundaries closer than ``min_shot_frames`` to an earlier one are dropped, and a last shot
+    shorter than that joins the one before. ``tests/benchmarks/bench_shots.py`` measures all this
+    against PySceneDetect.
+
+Per shot
+    Metrics are means over every frame of the shot at analysis size (see ``catalog.schema``):
+    noise is Immerkaer's (1996) estimator; a frame is black when its mean luma is below 20 with
+    little spread, flat when every colour channel varies by less than 6 levels (``is_blank``: all
+    frames flat), colourless when its non-dark pixels average a saturation below 12
+    (``is_monochrome``: 95 % of the frames). The keyframe is the sharpest frame (variance of the
+    Laplacian, discounted for frames unlike their neighbour: flashes, transitions) among one
+    candidate per stretch of the shot, picked in its middle 60 %. ``start_s``/``end_s`` come from
+    frame timestamps, counted from the first frame; ``frame_count`` is what was decoded.
+
+Damaged files
+    Packets that fail to decode are skipped (up to ``MAX_BAD_PACKETS`` in a row). If a file
+    stops decoding part-way (truncated), the shots decoded so far are returned with
+    ``status='ok'`` and a note in ``error`` ("partial: ...") saying where and why decoding
+    stopped, so the catalog keeps what is usable and the problem stays visible; if no frame
+    decodes at all, the asset is one ``status='failed'`` row. An asset never raises out of
+    ``__call__``: every error becomes its row's ``error``, prefixed with the exception's type.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import pyarrow as pa
+from av.video.reformatter import VideoReformatter
+
+from catalog.schema import ASSET_PROBE, ASSET_REF, SEGMENT_OUTPUT, SHOT, shot_id
+
+from .probe import MediaError, describe, open_media, video_stream
+from .storage import write_atomic
+
+log = logging.getLogger(__name__)
+
+MAX_BAD_PACKETS = 50
+"""Consecutive undecodable packets after which a file is considered to end there."""
+
+_THUMB_W = 40  # width of the luma thumbnail compared for structure
+_FLAT_STD = 6.0  # a frame whose every channel varies less than this (0..255) is flat
+_BLACK_LUMA, _BLACK_STD = 20.0, 12.0
+_MONO_SAT = 12.0  # mean HSV saturation of the non-dark pixels below which a frame is colourless
+_DARK_V = 40  # pixels darker than this carry no reliable colour
+_CANDIDATE_BYTES = 128 * 2**20  # decoded frames kept as keyframe candidates, at most
+_PREFETCH_BYTES = 64 * 2**20  # decoded frames waiting for analysis, at most
+_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+@dataclass(slots=True)
+class _Frame:
+    """What is kept of one analysed frame while boundaries near it may still move."""
+
+    idx: int
+    pts: int | None
+    thumb: np.ndarray  # float32 luma thumbnail, flattened
+    unit: np.ndarray  # thumb, zero-mean and unit-norm
+    hist: np.ndarray  # hue x saturation histogram of the non-dark pixels, sums to 1 (or 0)
+    mu: float  # mean luma
+    sd: float  # std of luma
+    flat: bool
+    sharp: float
+    noise: float
+    sat: float
+    black: bool
+    mono: bool
+    s: float = 0.0  # distance to the previous frame
+
+
+@dataclass(slots=True)
+class _Stats:
+    """Running sums of a shot's metrics; subtractable so a boundary can move back in time."""
+
+    n: int = 0
+    sharp: float = 0.0
+    bright: float = 0.0
+    contrast: float = 0.0
+    noise: float = 0.0
+    sat: float = 0.0
+    black: int = 0
+    flat: int = 0
+    mono: int = 0
+
+    def add(self, f: _Frame, sign: int = 1) -> None:
+        self.n += sign
+        self.sharp += sign * f.sharp
+        self.bright += sign * f.mu
+        self.contrast += sign * f.sd
+        self.noise += sign * f.noise
+        self.sat += sign * f.sat
+        self.black += sign * f.black
+        self.flat += sign * f.flat
+        self.mono += sign * f.mono
+
+    def merge(self, other: _Stats) -> None:
+        for name in _Stats.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class _Candidate:
+    """A keyframe candidate: the decoded frame itself until memory asks for a small copy."""
+
+    __slots__ = ("frame", "idx", "image", "score")
+
+    def __init__(self, idx: int, score: float, frame: av.VideoFrame) -> None:
+        self.idx, self.score, self.frame = idx, score, frame
+        self.image: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class _Bin:
+    first: int
+    last: int
+    best: _Candidate
+
+
+class _Picker:
+    """Keeps the sharpest frame of each of at most ``capacity`` consecutive runs of a shot.
+
+    Runs double in length when they are all full, so a shot of any length is covered evenly by
+    a few candidates and the keyframe can be chosen near its middle once its end is known.
+    Methods return the candidates they let go of, so their decoded frames can be released.
+    """
+
+    def __init__(self, capacity: int = 8, size: int = 1) -> None:
+        self.capacity, self.size = capacity, size
+        self.bins: list[_Bin] = []
+
+    def add(self, cand: _Candidate) -> list[_Candidate]:
+        last = self.bins[-1] if self.bins else None
+        if last is not None and last.last - last.first + 1 < self.size:
+            last.last = cand.idx
+            if cand.score > last.best.score:
+                old, last.best = last.best, cand
+                return [old]
+            return [cand]
+        self.bins.append(_Bin(cand.idx, cand.idx, cand))
+        return self._shrink()
+
+    def _shrink(self) -> list[_Candidate]:
+        # Pair all bins but the newest (still filling), keeping the sharper of each pair.
+        released: list[_Candidate] = []
+        while len(self.bins) > self.capacity:
+            head, newest = self.bins[:-1], self.bins[-1]
+            merged: list[_Bin] = []
+            for a, b in zip(head[0::2], head[1::2], strict=False):
+                keep, drop = (a.best, b.best) if a.best.score >= b.best.score else (b.best, a.best)
+                merged.append(_Bin(a.first, b.last, keep))
+                released.append(drop)
+            if len(head) % 2:
+                merged.append(head[-1])
+            self.bins = [*merged, newest]
+            self.size *= 2
+        return released
+
+    def split(self, at: int) -> _Picker:
+        """Hand the candidates from frame ``at`` on to a new picker (a boundary placed late)."""
+        other = _Picker(self.capacity, self.size)
+        keep: list[_Bin] = []
+        for b in self.bins:
+            if b.best.idx >= at:
+                b.first = max(b.first, at)
+                other.bins.append(b)
+            else:
+                b.last = min(b.last, at - 1)
+                keep.append(b)
+        self.bins = keep
+        return other
+
+    def absorb(self, other: _Picker) -> list[_Candidate]:
+        self.bins.extend(other.bins)
+        self.size = max(self.size, other.size)
+        return self._shrink()
+
+    def choose(self, start: int, end: int) -> _Candidate | None:
+        """The sharpest candidate in the middle 60 % of [start, end), else the most central."""
+        if not self.bins:
+            return None
+        n = end - start
+        lo, hi = start + 0.2 * n, end - 0.2 * n
+        central = [b.best for b in self.bins if lo <= b.best.idx < hi]
+        if central:
+            return max(central, key=lambda c: c.score)
+        mid = start + n / 2
+        return min((b.best for b in self.bins), key=lambda c: abs(c.idx - mid))
+
+
+@dataclass
+class _Shot:
+    start: int
+    transition: str
+    start_pts: int | None
+    stats: _Stats = field(default_factory=_Stats)
+    picker: _Picker = field(default_factory=_Picker)
+
+
+@dataclass
+class _Gradual:
+    """The best gradual-transition window seen in the current run of them."""
+
+    quality: float
+    centre: int
+    window: tuple[int, int]  # first and last frame of the best window
+    last_seen: int
+    hits: int = 1  # windows ending at successive frames that passed the tests
+
+
+class Segmenter:
+    """Ray Data stage: ``ASSET_REF`` batch in, ``SEGMENT_OUTPUT`` batch out (a row per shot)."""
+
+    def __init__(
+        self,
+        *,
+        keyframe_root: str | None = None,
+        storage_options: dict | None = None,
+        analysis_width: int = 160,
+        keyframe_max_side: int = 384,
+        threshold: float = 0.25,
+        min_shot_frames: int = 6,
+        detect_gradual: bool = True,
+        jpeg_quality: int = 85,
+        decode_threads: int = 0,
+    ) -> None:
+        """``threshold``: least frame-to-frame distance (structure 0..1 + colour + luma) for a
+        hard cut; the adaptive and persistence tests must pass as well. ``decode_threads``: 0
+        lets FFmpeg choose (all cores); set it to the actor's CPU share on a busy node."""
+        if analysis_width < 16 or keyframe_max_side < 16:
+            raise ValueError("analysis_width and keyframe_max_side must be at least 16 pixels")
+        self.keyframe_root = keyframe_root.rstrip("/") if keyframe_root else None
+        self.storage_options = dict(storage_options or {})
+        self.analysis_width = int(analysis_width)
+        self.keyframe_max_side = int(keyframe_max_side)
+        self.threshold = float(threshold)
+        self.min_shot_frames = max(1, int(min_shot_frames))
+        self.detect_gradual = bool(detect_gradual)
+        self.jpeg_quality = int(jpeg_quality)
+        self.decode_threads = int(decode_threads)
+
+    def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
+        """Segment every asset of the batch; a bad asset becomes one failed row, never an error."""
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_pydict(dict(batch))
+        rows: list[dict[str, Any]] = []
+        for ref in table.select([f.name for f in ASSET_REF]).to_pylist():
+            rows.extend(self.segment_asset(ref))
+        return pa.Table.from_pylist(rows, schema=SEGMENT_OUTPUT)
+
+    def segment_asset(self, ref: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The output rows of one asset (``ASSET_REF`` columns in ``ref``)."""
+        base = {f.name: ref.get(f.name) for f in ASSET_REF}
+        probed: dict[str, Any] = {}
+        try:
+            with open_media(str(ref["uri"]), self.storage_options) as container:
+                probed = describe(container)
+                return _AssetRun(self, base, probed, container).run()
+        except Exception as exc:  # bad input is data: one failed row, the batch goes on
+            if not isinstance(exc, (MediaError, av.FFmpegError, OSError)):
+                log.warning("segment: unexpected error on %s", ref.get("uri"), exc_info=True)
+            return [_failed_row(base, probed, _explain(exc))]
+
+
+def _explain(exc: BaseException) -> str:
+    msg = str(exc).strip() or repr(exc)
+    return f"{type(exc).__name__}: {msg}"
+
+
+def _failed_row(base: dict[str, Any], probed: dict[str, Any], error: str) -> dict[str, Any]:
+    row = dict(base)
+    row.update({f.name: probed.get(f.name) for f in ASSET_PROBE})
+    row.update({f.name: None for f in SHOT})
+    row["status"], row["error"] = "failed", error
+    return row
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _Prefetch:
+    """Runs a frame iterator in a thread, a few frames ahead, so that decoding (PyAV releases
+    the GIL) overlaps the analysis of the frames already decoded."""
+
+    _END = object()
+
+    def __init__(self, source: Iterator[Any], depth: int) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue(depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(source,), name="archivist-decode", daemon=True)
+        self.thread.start()
+
+    def _run(self, source: Iterator[Any]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(_Failure(exc))
+        finally:  # here, not at garbage collection, so the container is let go before it closes
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self.queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+class _AssetRun:
+    """Decoding and segmenting one asset; holds the per-asset state."""
+
+    def __init__(self, seg: Segmenter, base: dict[str, Any], probed: dict[str, Any], container: Any) -> None:
+        self.seg, self.base, self.probed, self.container = seg, base, probed, container
+        self.stream = video_stream(container)
+        fps = probed.get("fps") or 25.0
+        self.fps = float(fps)
+        self.time_base = self.stream.time_base
+        w, h = int(probed["width"]), int(probed["height"])
+        sar = self.stream.sample_aspect_ratio or self.stream.codec_context.sample_aspect_ratio
+        display_w = w * float(sar) if sar and float(sar) > 0 else float(w)
+        aw = min(seg.analysis_width, round(display_w))
+        self.analysis_size = (max(8, aw), max(8, round(aw * h / display_w)))
+        scale = min(1.0, seg.keyframe_max_side / max(display_w, h))
+        self.keyframe_size = (max(1, round(display_w * scale)), max(1, round(h * scale)))
+        self.small = VideoReformatter()
+        self.large = VideoReformatter()
+        tw = min(_THUMB_W, self.analysis_size[0])
+        self.thumb_size = (tw, max(2, round(tw * self.analysis_size[1] / self.analysis_size[0])))
+        # Detection parameters in frames, from durations at the stream's rate.
+        k = self.fps / 25.0
+        self.lags = sorted({max(3, round(x * k)) for x in (6, 10, 14, 18)})
+        self.window = max(6, round(12 * k))
+        self.horizon = 2 * self.lags[-1] + 16  # how far back a boundary may still be placed
+        self.recent: deque[_Frame] = deque(maxlen=self.horizon + 8)
+        self.shots: list[_Shot] = [_Shot(0, "start", None)]
+        self.rows: list[dict[str, Any]] = []
+        self.gradual: _Gradual | None = None
+        self.held: deque[_Candidate] = deque()  # candidates still holding a decoded frame
+        frame_bytes = max(1, w * h * 3 // 2)
+        self.max_held = int(min(24, max(3, _CANDIDATE_BYTES // frame_bytes)))
+        self.count = 0
+        self.first_pts: int | None = None
+        self.last_pts: int | None = None
+        self.last_duration: int | None = None
+
+    # ---- decoding -------------------------------------------------------------------------
+
+    def run(self) -> list[dict[str, Any]]:
+        stream = self.stream
+        stream.thread_type = "AUTO"
+        if self.seg.decode_threads:
+            stream.codec_context.thread_count = self.seg.decode_threads
+        self.stopped: str | None = None
+        frame_bytes = max(1, self.stream.codec_context.width * self.stream.codec_context.height * 3 // 2)
+        frames = _Prefetch(self.decoded(), depth=int(min(8, max(2, _PREFETCH_BYTES // frame_bytes))))
+        try:
+            for frame in frames:
+                self.analyse(frame)
+        finally:
+            frames.close()  # before the container closes: the decoding thread must be done with it
+        if self.count == 0:
+            why = self.stopped or "the video stream holds no decodable frame"
+            raise MediaError(f"no frame could be decoded ({why})")
+        self.finish()
+        declared = self.probed.get("frame_count") if self.stream.frames else None
+        note = None
+        if self.stopped:
+            note = f"partial: decoding stopped after {self.count} frames ({self.stopped})"
+        elif declared and self.count < declared * 0.98 - 2:
+            note = f"partial: {self.count} frames decoded, the container declares {declared}"
+        for row in self.rows:
+            row["error"] = note
+            row["frame_count"] = self.count
+        return self.rows
+
+    def decoded(self) -> Iterator[av.VideoFrame]:
+        """Every decodable frame, skipping damaged packets; notes why decoding stopped early."""
+        packets = self.container.demux(self.stream)
+        bad = 0
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as exc:  # the demuxer cannot go on: the file ends here
+                self.stopped = _explain(exc)
+                return
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                bad += 1
+                if bad >= MAX_BAD_PACKETS:
+                    self.stopped = f"{bad} packets in a row failed to decode, last {_explain(exc)}"
+                    return
+                continue
+            bad = 0
+            yield from frames
+
+    # ---- per frame --------------------------------------------------------------------------
+
+    def analyse(self, frame: av.VideoFrame) -> None:
+        bgr, gray = self.shrink(frame)
+        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+        std_c = cv2.meanStdDev(bgr)[1]
+        mu_sd = cv2.meanStdDev(gray)
+        mu, sd = float(mu_sd[0][0, 0]), float(mu_sd[1][0, 0])
+        lit = cv2.inRange(hsv[:, :, 2], _DARK_V, 255)
+        hist = cv2.calcHist([hsv], [0, 1], lit, [16, 4], [0, 180, 0, 256]).ravel()
+        total = float(hist.sum())
+        hist = hist / total if total > 0 else hist
+        sat_lit = cv2.mean(hsv, mask=lit)[1] if total > 0 else 0.0
+        thumb = cv2.resize(gray, self.thumb_size, interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+        centred = thumb - thumb.mean()
+        unit = centred / (float(np.linalg.norm(centred)) + 1e-3)
+        lap = cv2.Laplacian(gray, cv2.CV_32F)
+        sharp = float(cv2.meanStdDev(lap)[1][0, 0]) ** 2
+        resp = cv2.filter2D(gray.astype(np.float32), -1, _IMMERKAER)[1:-1, 1:-1]
+        noise = math.sqrt(math.pi / 2) * cv2.norm(resp, cv2.NORM_L1) / (6.0 * max(1, resp.size))
+        idx = self.count
+        f = _Frame(
+            idx=idx,
+            pts=frame.pts,
+            thumb=thumb,
+            unit=unit,
+            hist=hist,
+            mu=mu,
+            sd=sd,
+            flat=bool(std_c.max() < _FLAT_STD),
+            sharp=sharp,
+            noise=noise,
+            sat=float(cv2.mean(hsv)[1]),
+            black=mu < _BLACK_LUMA and sd < _BLACK_STD,
+            mono=sat_lit < _MONO_SAT,
+        )
+        if self.recent:
+            f.s = self.distance(self.recent[-1], f, compensate=True)
+        self.recent.append(f)
+        self.count += 1
+        if idx == 0:
+            self.first_pts = self.shots[0].start_pts = frame.pts
+        self.last_pts, self.last_duration = frame.pts, getattr(frame, "duration", None)
+        shot = self.shots[-1]
+        shot.stats.add(f)
+        # The sharpest frame makes the keyframe, but not one unlike its neighbour (a flash, a
+        # damaged frame, the middle of a transition): those are discounted by their change.
+        self.offer(shot, _Candidate(idx, -1.0 if f.flat else sharp / (1.0 + 10.0 * f.s), frame))
+        if idx >= 2:
+            self.decide_cut(idx - 2)
+        if self.seg.detect_gradual:
+            self.look_for_gradual(idx)
+        self.finalise_old(idx)
+
+    def shrink(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The frame at analysis size, as BGR and as luma. One swscale pass, on this thread:
+        measured cheaper than swscale's own threads or than cv2.resize of the planes."""
+        w, h = self.analysis_size
+        small = self.small.reformat(frame, width=w, height=h, format="bgr24", interpolation="AREA", threads=1)
+        bgr = small.to_ndarray()
+        return bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+
+    def at(self, idx: int) -> _Frame:
+        return self.recent[idx - self.recent[0].idx]
+
+    def distance(self, a: _Frame, b: _Frame, compensate: bool = False) -> float:
+        """How different two frames look: 0 alike, 1 or more a different picture.
+
+        ``compensate``: for frames close in time, also compare after undoing the global shift
+        between them (phase correlation), so that a fast pan does not look like a new picture.
+        """
+        if a.flat or b.flat:
+            # A flat frame has no structure to compare; the other frame's contrast stands in.
+            # A picture with real contrast next to a flat frame is a cut; the last frames of a
+            # fade to black, already dim, are not.
+            st = 0.0 if (a.flat and b.flat) else min(1.0, max(0.0, max(a.sd, b.sd) - 12.0) / 20.0)
+        else:
+            st = 1.0 - float(a.unit @ b.unit)
+            if compensate and st > 0.1:
+                st = min(st, self.shifted_structure(a, b))
+            st *= min(1.0, min(a.sd, b.sd) / 12.0)
+        colour = 0.5 * float(np.abs(a.hist - b.hist).sum()) * min(1.0, min(a.mu, b.mu) / 60.0)
+        return st + 0.25 * colour + abs(a.mu - b.mu) / 255.0
+
+    def shifted_structure(self, a: _Frame, b: _Frame) -> float:
+        """Structural distance after undoing the global shift between two frames, trusted only
+        when the shift makes them match well: a small overlap of two unrelated pictures can
+        correlate by chance, and a cut must not pass for a pan."""
+        w, h = self.thumb_size
+        ta, tb = a.thumb.reshape(h, w), b.thumb.reshape(h, w)
+        (dx, dy), _ = cv2.phaseCorrelate(ta, tb)
+        ix, iy = round(dx), round(dy)
+        if (ix == 0 and iy == 0) or abs(ix) > w // 4 or abs(iy) > h // 4:
+            return 1.0
+        # b[y, x] ~ a[y - iy, x - ix] on the part of the picture both frames show
+        pa_ = ta[max(0, -iy) : h - max(0, iy), max(0, -ix) : w - max(0, ix)].ravel()
+        pb_ = tb[max(0, iy) : h - max(0, -iy), max(0, ix) : w - max(0, -ix)].ravel()
+        pa_ = pa_ - pa_.mean()
+        pb_ = pb_ - pb_.mean()
+        ncc = float(pa_ @ pb_) / (float(np.linalg.norm(pa_) * np.linalg.norm(pb_)) + 1e-3)
+        return 1.0 - ncc if ncc >= 0.7 else 1.0
+
+    # ---- hard cuts --------------------------------------------------------------------------
+
+    def decide_cut(self, c: int, end: int | None = None) -> None:
+        """Is frame ``c`` the first of a new shot? Decided two frames later (flash test)."""
+        if c < 1:
+            return
+        end = self.count if end is None else end
+        f = self.at(c)
+        first = self.recent[0].idx
+        before = sorted(self.at(i).s for i in range(max(first + 1, c - self.window), c))
+        background = before[len(before) // 2] if before else 0.0
+        if f.s < max(self.seg.threshold, 2.0 * background + 0.1):
+            return
+        after = max((self.at(j).s for j in range(c + 1, min(end, c + 3))), default=0.0)
+        if f.s < 1.5 * after + 0.05:
+            return  # not a lone peak: the picture keeps changing as fast (motion, an object passing)
+        pairs = [
+            (self.at(i), self.at(j)) for i in range(max(first, c - 3), c) for j in range(c, min(end, c + 3))
+        ]
+        # The change must last: the frames after differ from the frames before by more than
+        # motion alone gives over a few frames (a flash or a damaged frame comes back).
+        lasting = min(self.distance(a, b, compensate=True) for a, b in pairs)
+        if lasting < max(0.6 * f.s, 3.0 * background):
+            return
+        self.place(c, "cut")
+
+    # ---- gradual transitions ----------------------------------------------------------------
+
+    def look_for_gradual(self, t: int) -> None:
+        best: tuple[float, int, tuple[int, int]] | None = None
+        first = self.recent[0].idx
+        cur = self.at(t)
+        for k in self.lags:
+            a = t - k
+            if a < first:
+                break
+            fa = self.at(a)
+            d = self.distance(fa, cur)
+            if d < 0.35:
+                continue
+            if max(self.at(i).s for i in range(a + 1, t + 1)) > 0.5 * d:
+                continue  # one step carries the change: a cut, not a transition
+            v = cur.thumb - fa.thumb
+            vv = float(v @ v) + 1e-6
+            alphas: list[float] = []
+            ok = True
+            for m in (a + k // 4, a + k // 2, a + 3 * k // 4):
+                u = self.at(m).thumb - fa.thumb
+                alpha = float(u @ v) / vv
+                resid = float(np.linalg.norm(u - alpha * v)) / math.sqrt(vv)
+                if resid > 0.4:
+                    ok = False
+                    break
+                alphas.append(alpha)
+            if not ok or not (alphas[0] <= alphas[1] <= alphas[2]) or not 0.2 < alphas[1] < 0.8:
+                continue
+            mid = self.at(a + k // 2)
+            dark = fa.sd < 12 or fa.mu < 30 or cur.sd < 12 or cur.mu < 30
+            if not dark and mid.sd > 0.93 * 0.5 * (fa.sd + cur.sd):
+                continue  # a dissolve between two pictures dims the contrast half-way
+            quality = d * (1.0 - resid)
+            centre = round(a + k // 2 + (0.5 - alphas[1]) * k)
+            if best is None or quality > best[0]:
+                best = (quality, centre, (a, t))
+        g = self.gradual
+        if best is not None:
+            if g is None:
+                self.gradual = _Gradual(*best, last_seen=t)
+            else:
+                if best[0] > g.quality:
+                    g.quality, g.centre, g.window = best
+                g.last_seen, g.hits = t, g.hits + 1
+        elif g is not None and t - g.last_seen > self.lags[-1] // 2:
+            self.gradual = None
+            self.place_gradual(g)
+
+    def place_gradual(self, g: _Gradual) -> None:
+        # A boundary already inside the transition's window is this transition, found by the
+        # cut test on its steepest step (the windows admit no step that is a cut on its own).
+        for shot in self.shots[1:]:
+            if g.window[0] < shot.start <= g.window[1]:
+                shot.transition = "gradual"
+                return
+        self.place(g.centre, "gradual")
+
+    # ---- shots ------------------------------------------------------------------------------
+
+    def place(self, c: int, transition: str) -> None:
+        """Start a new shot at frame ``c`` unless it is too close to another boundary."""
+        if c <= self.shots[0].start or c >= self.count or c <= self.count - len(self.recent):
+            return
+        i = len(self.shots) - 1
+        while self.shots[i].start > c:
+            i -= 1
+        shot = self.shots[i]
+        end = self.shots[i + 1].start if i + 1 < len(self.shots) else None
+        min_len = self.seg.min_shot_frames
+        if c - shot.start < min_len or (end is not None and end - c < min_len):
+            return
+        new = _Shot(c, transition, self.at(c).pts)
+        for j in range(c, end if end is not None else self.count):
+            f = self.at(j)
+            shot.stats.add(f, -1)
+            new.stats.add(f)
+        new.picker = shot.picker.split(c)
+        self.shots.insert(i + 1, new)
+
+    def offer(self, shot: _Shot, cand: _Candidate) -> None:
+        released = shot.picker.add(cand)
+        self.release(released)
+        if cand not in released:
+            self.held.append(cand)
+        # Beyond the memory budget, the oldest live candidates become small BGR copies.
+        self.held = deque(c for c in self.held if c.frame is not None)
+        while len(self.held) > self.max_held:
+            oldest = self.held.popleft()
+            oldest.image = self.keyframe_image(oldest.frame)
+            oldest.frame = None
+
+    @staticmethod
+    def release(cands: list[_Candidate]) -> None:
+        for c in cands:
+            c.frame = None
+            c.image = None
+
+    def keyframe_image(self, frame: av.VideoFrame) -> np.ndarray:
+        kw, kh = self.keyframe_size
+        image = self.large.reformat(
+            frame, width=kw, height=kh, format="bgr24", interpolation="AREA", threads=1
+        )
+        return image.to_ndarray()
+
+    def finalise_old(self, t: int) -> None:
+        """Emit shots that ended before the horizon: no boundary can move into them any more."""
+        while len(self.shots) > 1 and self.shots[1].start <= t - self.horizon:
+            self.emit(self.shots.pop(0), self.shots[0])
+
+    def finish(self) -> None:
+        end = self.count
+        for c in range(max(1, end - 2), end):
+            self.decide_cut(c, end)
+        if self.gradual is not None:
+            g, self.gradual = self.gradual, None
+            self.place_gradual(g)
+        if len(self.shots) > 1 and end - self.shots[-1].start < self.seg.min_shot_frames:
+            last = self.shots.pop()
+            self.shots[-1].stats.merge(last.stats)
+            self.release(self.shots[-1].picker.absorb(last.picker))
+        while self.shots:
+            shot = self.shots.pop(0)
+            self.emit(shot, self.shots[0] if self.shots else None)
+
+    def seconds(self, pts: int | None, idx: int) -> float:
+        if pts is not None and self.time_base is not None and self.first_pts is not None:
+            return float((pts - self.first_pts) * self.time_base)
+        return idx / self.fps
+
+    def emit(self, shot: _Shot, following: _Shot | None) -> None:
+        seg = self.seg
+        st = shot.stats
+        n = max(1, st.n)
+        start_s = self.seconds(shot.start_pts, shot.start)
+        if following is not None:
+            end = following.start
+            end_s = self.seconds(following.start_pts, end)
+        else:
+            end = self.count
+            if self.last_pts is not None and self.first_pts is not None and self.time_base is not None:
+                step = self.last_duration or round(1 / (self.fps * self.time_base))
+                end_s = float((self.last_pts + step - self.first_pts) * self.time_base)
+            else:
+                end_s = end / self.fps
+        cand = shot.picker.choose(shot.start, end)
+        jpeg = None
+        key_uri = None
+        key_idx = None
+        sid = shot_id(self.base["asset_id"], shot.start, end)
+        if cand is not None:
+            image = cand.image if cand.image is not None else self.keyframe_image(cand.frame)
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, seg.jpeg_quality])
+            if not ok:
+                raise RuntimeError("JPEG encoding of the keyframe failed")
+            jpeg, key_idx = buf.tobytes(), cand.idx
+            if seg.keyframe_root:
+                aid = self.base["asset_id"]
+                key_uri = f"{seg.keyframe_root}/{aid[:2]}/{aid}/{sid}.jpg"
+                write_atomic(key_uri, jpeg, seg.storage_options)
+        self.release([b.best for b in shot.picker.bins])
+        row = dict(self.base)
+        row.update({f.name: self.probed.get(f.name) for f in ASSET_PROBE})
+        row.update(
+            status="ok",
+            error=None,
+            shot_id=sid,
+            shot_index=len(self.rows),
+            start_frame=shot.start,
+            end_frame=end,
+            start_s=start_s,
+            end_s=end_s,
+            transition=shot.transition,
+            keyframe_frame=key_idx,
+            keyframe_uri=key_uri,
+            keyframe_jpeg=jpeg,
+            # sums that had frames moved out of them can end a rounding error below zero
+            sharpness=max(0.0, st.sharp / n),
+            brightness=max(0.0, st.bright / n),
+            contrast=max(0.0, st.contrast / n),
+            noise=max(0.0, st.noise / n),
+            saturation=max(0.0, st.sat / n),
+            black_fraction=st.black / n,
+            is_blank=st.flat == st.n,
+            is_monochrome=st.mono >= 0.95 * st.n,
+        )
+        self.rows.append(row)
