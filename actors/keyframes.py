@@ -1,7 +1,8 @@
 """The shape of every stage that looks at keyframes.
 
 A keyframe stage declares the columns it adds (`OUTPUT`) and implements
-`annotate(images)`; decoding the JPEGs is done here, once. `KeyframeSuite`
+`annotate(images)` (or `annotate_batch(batch, images)` when it also reads the
+shot's other columns); decoding the JPEGs is done here, once. `KeyframeSuite`
 runs several such stages in one actor over one decode, so the understanding
 stages that share a batch of keyframes never decode it twice, and only small
 JPEGs ever travel between actors.
@@ -9,7 +10,8 @@ JPEGs ever travel between actors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import cv2
@@ -41,20 +43,32 @@ class KeyframeStage:
         """One value per image for each column of OUTPUT (null/empty where image is None)."""
         raise NotImplementedError
 
+    def annotate_batch(self, batch: pa.Table, images: Sequence[Image | None]) -> dict[str, list[Any]]:
+        """`annotate`, for a stage that needs only the images."""
+        return self.annotate(images)
+
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return append_columns(batch, self.OUTPUT, self.annotate(decode_keyframes(batch)))
+        return append_columns(batch, self.OUTPUT, self.annotate_batch(batch, decode_keyframes(batch)))
 
 
 class KeyframeSuite:
-    """Several keyframe stages in one actor, sharing one decode of each batch."""
+    """Several keyframe stages in one actor, sharing one decode of each batch.
 
-    def __init__(self, stages: Sequence[KeyframeStage]) -> None:
-        self.stages = list(stages)
+    `last_seconds` holds what each stage (and the decode) cost in the latest call,
+    so whoever runs the suite can account for the stages one by one."""
+
+    def __init__(self, stages: Mapping[str, KeyframeStage]) -> None:
+        self.stages = dict(stages)
+        self.last_seconds: dict[str, float] = {}
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        started = time.perf_counter()
         images = decode_keyframes(batch)
-        for stage in self.stages:
-            batch = append_columns(batch, stage.OUTPUT, stage.annotate(images))
+        self.last_seconds = {"decode": time.perf_counter() - started}
+        for name, stage in self.stages.items():
+            started = time.perf_counter()
+            batch = append_columns(batch, stage.OUTPUT, stage.annotate_batch(batch, images))
+            self.last_seconds[name] = time.perf_counter() - started
         return batch
 
 

@@ -10,9 +10,14 @@ choice is made here and nowhere else.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 
 class ModelLoadError(RuntimeError):
@@ -80,3 +85,116 @@ def package_file(module: str, *parts: str, model: str, package: str) -> Path:
     if not path.is_file():
         raise ModelLoadError(model, str(path), package=package, reason="file not found")
     return path
+
+
+def model_file(
+    weights: str | Path | None,
+    module: str,
+    *parts: str,
+    model: str,
+    package: str,
+    default_model: str | None = None,
+) -> Path:
+    """The weights to load: a local override when given, else the file a package ships.
+
+    Every loader takes an override so a cluster holding larger or retrained
+    weights swaps them in by configuration; a wrong override path must fail
+    at load time with the same readable error as a missing package. A model
+    name other than ``default_model`` without ``weights`` is refused: the
+    package only ships the default, and loading it under another name would
+    mislabel every row.
+    """
+    if weights is None:
+        if default_model is not None and model != default_model:
+            raise ModelLoadError(
+                model,
+                None,
+                reason="no package ships its weights",
+                hint=f"pass the path to its weights, or use {default_model} from the package '{package}'",
+            )
+        return package_file(module, *parts, model=model, package=package)
+    path = Path(weights)
+    if not path.is_file():
+        raise ModelLoadError(
+            model,
+            str(path),
+            package=package,
+            reason="file not found",
+            hint=f"check the path, or leave it unset to use the file in the package '{package}'",
+        )
+    return path
+
+
+def onnx_providers(device: str | None = None) -> list[str | tuple[str, dict[str, int]]]:
+    """ONNX Runtime execution providers for a device choice, CUDA first when it is used.
+
+    onnxruntime lists a cloud provider first by default, so the list is always
+    explicit. ``None``/``"auto"`` takes CUDA when torch sees a GPU and this
+    onnxruntime build has the CUDA provider; an explicit ``"cuda"`` that the
+    build cannot serve raises now rather than silently running on the CPU.
+    """
+    import onnxruntime
+
+    wanted = pick_device(device)
+    available = onnxruntime.get_available_providers()
+    if wanted.type == "cuda":
+        if "CUDAExecutionProvider" in available:
+            return [("CUDAExecutionProvider", {"device_id": wanted.index or 0}), "CPUExecutionProvider"]
+        if device not in (None, "auto"):
+            raise ValueError(
+                f"device {device!r} was asked for but this onnxruntime has no CUDA provider "
+                "(install onnxruntime-gpu)"
+            )
+    return ["CPUExecutionProvider"]
+
+
+def onnx_session(
+    source: str | Path | bytes,
+    *,
+    model: str,
+    package: str,
+    device: str | None = None,
+    threads: int | None = None,
+    hint: str | None = None,
+) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session on the chosen device, or a ModelLoadError naming the model.
+
+    ``source`` is a file path or serialized model bytes (for graphs patched
+    in memory, e.g. made shape-dynamic). Runtime log noise about the graph is
+    kept below errors: it would repeat once per worker and says nothing the
+    user can act on. ``threads`` caps onnxruntime's intra-op pool (default:
+    one thread per core), for an actor given a CPU share on a busy node.
+    """
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelLoadError(model, None, package="onnxruntime", reason=str(exc)) from exc
+    providers = onnx_providers(device)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    where = "<in-memory graph>" if isinstance(source, bytes) else str(source)
+    try:
+        return onnxruntime.InferenceSession(
+            source if isinstance(source, bytes) else str(source), options, providers=providers
+        )
+    except Exception as exc:
+        raise ModelLoadError(
+            model, where, package=package, reason=f"{type(exc).__name__}: {exc}"[:500], hint=hint
+        ) from exc
+
+
+def clip_box(box: Sequence[float], width: int, height: int, scale: float = 1.0) -> list[float]:
+    """``x0, y0, x1, y1`` divided by ``scale`` and kept inside a ``width`` × ``height`` keyframe.
+
+    Detectors work on resized copies and may reach past the frame's edge;
+    the catalog promises boxes in keyframe pixels that a viewer can draw.
+    """
+    x0, y0, x1, y1 = (float(v) / scale for v in box)
+    return [
+        round(min(max(x0, 0.0), width), 1),
+        round(min(max(y0, 0.0), height), 1),
+        round(min(max(x1, 0.0), width), 1),
+        round(min(max(y1, 0.0), height), 1),
+    ]

