@@ -140,6 +140,13 @@ TRANSCRIPT_SEGMENT = pa.schema(
     ]
 )
 
+# What the speech stage adds to each asset row (and segment carries to its shots),
+# and what the text stage derives from it for each shot.
+SPEECH = pa.schema(
+    [pa.field("speech", pa.list_(pa.struct([f for f in TRANSCRIPT_SEGMENT if f.name != "asset_id"])))]
+)
+SHOT_TRANSCRIPT = pa.schema([pa.field("transcript", pa.string())])
+
 # One row per remastered output file (preservation master or access copy).
 REMASTER = pa.schema(
     [
@@ -187,6 +194,9 @@ ASSETS = pa.schema(
 SHOTS = pa.schema(
     [pa.field("asset_id", pa.string(), nullable=False)]
     + [f for f in SHOT if f.name != "keyframe_jpeg"]
+    + list(SAFETY)
+    # the hash's 64 bits as a signed integer: Iceberg has no unsigned types
+    + [pa.field("phash", pa.int64())]
     + PROVENANCE
 )
 

@@ -122,16 +122,10 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             ensure_ray(settings)
         with clock("describe"):
             _describe(describe_plan(todo, bindings), stager)
-        for binding in bindings:  # a failed asset fails in segment; later stages see only its row
-            failures = stager.failed - len(unreadable) if binding.name == "segment" else 0
-            _record_stage(
-                state,
-                run_id,
-                binding.name,
-                rows=stager.shots,
-                failures=failures,
-                seconds=stager.busy[binding.name],
-            )
+        for part, seconds in stager.busy.items():  # a failed asset fails in segment, once
+            failures = stager.failed - len(unreadable) if part == "segment" else 0
+            rows = len(todo) if part == "speech" else stager.shots
+            _record_stage(state, run_id, part, rows=rows, failures=failures, seconds=seconds)
 
     catalog = open_catalog(settings)
     staged = state.staged(version)

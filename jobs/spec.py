@@ -85,16 +85,93 @@ class SegmentSpec(StageSpec):
         return {k: v for k, v in super().params().items() if v is not None}
 
 
-class VisualSpec(StageSpec):
+class ModelSpec(_Section):
+    """One model of the keyframe stages: whether it runs and its parameters. Every
+    model that loads weights also takes `weights`/`model` overrides, so a cluster with
+    larger weights swaps them in here."""
+
+    enabled: bool = True
+    device: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude={"enabled"}).items() if v is not None}
+
+
+class VisualSpec(ModelSpec):
     model: str = "efficientnet-lite0"
     weights: str | None = Field(None, description="a local .pth to use instead of the packaged weights")
     top_k: int = Field(5, ge=1, le=50)
-    device: str | None = None
+
+
+class ObjectsSpec(ModelSpec):
+    weights: str | None = None
+    score_threshold: float = Field(0.5, ge=0, le=1)
+
+
+class OcrSpec(ModelSpec):
+    det_weights: str | None = None
+    rec_weights: str | None = None
+    min_score: float = Field(0.8, ge=0, le=1)
+    upscale_below: int = Field(720, ge=0, description="keyframes smaller than this are upscaled 2x first")
+    early_exit: bool = True
+
+
+class FacesSpec(ModelSpec):
+    weights: str | None = None
+    score_threshold: float = Field(0.5, gt=0, le=1)
+    min_attribute_size: int = Field(32, ge=8, description="smaller faces get a box but no perceptions")
+
+
+class SafetySpec(ModelSpec):
+    weights: str | None = None
+
+
+class PlainSpec(ModelSpec):
+    """A keyframe stage with no model and no parameters."""
+
+
+class KeyframesSpec(_Section):
+    """The models that look at keyframes, run in one actor over one decode of each batch."""
+
+    resources: Resources = Resources(batch_size=16)
+    visual: VisualSpec = VisualSpec()
+    objects: ObjectsSpec = ObjectsSpec()
+    ocr: OcrSpec = OcrSpec()
+    faces: FacesSpec = FacesSpec()
+    safety: SafetySpec = SafetySpec()
+    technical: PlainSpec = PlainSpec()
+    phash: PlainSpec = PlainSpec()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.models())
+
+    def models(self) -> dict[str, ModelSpec]:
+        return {name: spec for name, spec in self if isinstance(spec, ModelSpec) and spec.enabled}
+
+    def params(self) -> dict[str, Any]:
+        return {name: spec.params() for name, spec in self.models().items()}
+
+
+class SpeechSpec(StageSpec):
+    model: str | None = Field(None, description="a faster-whisper model name or CTranslate2 folder")
+    compute_type: str = "int8"
+    vad_filter: bool = True
+    language: str | None = None
+    beam_size: int = Field(5, ge=1, le=10)
+
+
+class TextSpec(StageSpec):
+    model: str | None = Field(None, description="a sentence-transformers model name or folder")
+    captioner: str | None = Field(None, description="a VLM to write captions; none composes them")
+    concept_top_k: int = Field(5, ge=1, le=50)
 
 
 class Stages(_Section):
-    segment: SegmentSpec = SegmentSpec()
-    visual: VisualSpec = VisualSpec(resources=Resources(batch_size=16))
+    speech: SpeechSpec = SpeechSpec()
+    segment: SegmentSpec = SegmentSpec(resources=Resources(batch_size=1))
+    keyframes: KeyframesSpec = KeyframesSpec()
+    text: TextSpec = TextSpec(resources=Resources(batch_size=32, max_actors=1))
 
 
 class SourceSpec(_Section):
