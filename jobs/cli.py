@@ -41,9 +41,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from catalog.query import QueryError
     from indexes.faiss_backend import FaissInstallError
     from indexes.query_image import QueryImageError
+    from indexes.recommend import UnknownUserError
     from indexes.search import UnknownShotError
     from indexes.store import IndexMissingError
     from jobs.discover import SourceError
+    from serve.auth import BindingError
 
     return (
         SpecError,
@@ -55,6 +57,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ModelLoadError,
         FaissInstallError,
         QueryImageError,
+        UnknownUserError,
+        BindingError,
         FileNotFoundError,
     )
 
@@ -189,25 +193,108 @@ def _print_hits(hits: list, *, as_json: bool) -> None:
         report.arrow_table(pa.Table.from_pylist(rows) if rows else pa.table({"shot_id": []}), out)
 
 
+FilterOption = Annotated[
+    list[str] | None,
+    typer.Option("--filter", help="KEY=VALUE: asset, min_duration, max_duration, tag, object, has_faces, safe, "
+                 "monochrome, after, before (repeat for several)"),
+]
+
+
+def _filters(pairs: list[str] | None) -> Any:
+    from indexes.filters import FilterError, Filters
+
+    split = [pair.partition("=") for pair in pairs or []]
+    bad = [key for key, sign, _ in split if not sign]
+    if bad:
+        raise FilterError(f"a filter is KEY=VALUE, not {bad[0]!r}")
+    return Filters.from_pairs((key.strip(), value.strip()) for key, _, value in split)
+
+
+def _print_result(result: Any, *, as_json: bool) -> None:
+    import pyarrow as pa
+
+    from jobs import report
+
+    rows = [h.to_dict() for h in result.hits]
+    if as_json:
+        print(json.dumps({"hits": rows, "meta": result.meta}, indent=2, default=str))
+        return
+    for row in rows:
+        row["duplicates"] = len(row["duplicates"])
+    report.arrow_table(pa.Table.from_pylist(rows) if rows else pa.table({"shot_id": []}), out)
+    for note in result.meta.get("notes", []):
+        err.print(f"note: {note}", highlight=False)
+
+
 @app.command()
 @friendly
 def search(
+    text: Annotated[str | None, typer.Option(help="find shots described by these words")] = None,
     image: Annotated[Path | None, typer.Option(help="find shots that look like this image")] = None,
     like: Annotated[str | None, typer.Option(help="find shots like this shot id")] = None,
-    top: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    filters: FilterOption = None,
+    top: Annotated[int, typer.Option(min=1, max=100)] = 10,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Search the archive by an image or by another shot."""
-    if (image is None) == (like is None):
-        raise SpecError("give exactly one of --image PATH or --like SHOT_ID")
-    searcher = _searcher(Settings())
-    if like is not None:
-        hits = searcher.by_shot(like, top=top)
-    else:
-        from indexes.query_image import embed_query_image
+    """Search the archive by words, by an image or by another shot."""
+    from indexes.query import QueryEngine, decode_query_image
 
-        hits = searcher.by_vector(embed_query_image(image), top=top)
-    _print_hits(hits, as_json=as_json)
+    if sum(x is not None for x in (text, image, like)) != 1:
+        raise SpecError("give exactly one of --text WORDS, --image PATH or --like SHOT_ID")
+    where = _filters(filters)
+    engine = QueryEngine(Settings())
+    if text is not None:
+        result = engine.by_text(text, top=top, filters=where)
+    elif like is not None:
+        result = engine.by_shot(like, top=top, filters=where)
+    else:
+        result = engine.by_image(decode_query_image(image.read_bytes()), top=top, filters=where)
+    _print_result(result, as_json=as_json)
+
+
+@app.command()
+@friendly
+def recommend(
+    user: Annotated[str | None, typer.Option(help="shots for this user, from their views, likes and saves")] = None,
+    like: Annotated[str | None, typer.Option(help="more shots like this shot id")] = None,
+    filters: FilterOption = None,
+    top: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    diversity: Annotated[float, typer.Option(min=0, max=1, help="1: relevance only; lower: more varied")] = 0.7,
+    fairness: Annotated[float, typer.Option(min=0, max=1, help="0: off; 1: every slot another work")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recommend shots: more like one shot, or for a user; varied and spread over works."""
+    from indexes.query import QueryEngine
+    from indexes.recommend import for_you, more_like_this
+
+    if (user is None) == (like is None):
+        raise SpecError("give exactly one of --user USER_ID or --like SHOT_ID")
+    engine = QueryEngine(Settings())
+    options = {"top": top, "diversity": diversity, "fairness": fairness, "filters": _filters(filters)}
+    result = more_like_this(engine, like, **options) if like is not None else for_you(engine, user, **options)
+    _print_result(result, as_json=as_json)
+    if not as_json:
+        shown, before = result.meta["exposure"], result.meta["exposure_before_rerank"]
+        err.print(
+            f"{shown['assets']} works, coverage {shown['coverage']:.2f}, exposure Gini {shown['gini']:.2f} "
+            f"(without re-ranking: {before['assets']} works, Gini {before['gini']:.2f})",
+            highlight=False,
+        )
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on; beyond loopback needs ARCHIVIST_API_TOKEN")] = (
+        "127.0.0.1"),
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+) -> None:
+    """Serve search, recommendations, media and metrics over HTTP (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from serve.app import create_app
+
+    uvicorn.run(create_app(Settings(), host=host), host=host, port=port, log_level="info")
 
 
 @index_app.command("build")

