@@ -20,6 +20,19 @@ for _key, _value in {
     os.environ.setdefault(_key, _value)
 
 
+LIGHT_STAGES = """\
+  speech: {enabled: false}
+  text: {enabled: false}
+  keyframes:
+    objects: {enabled: false}
+    ocr: {enabled: false}
+    faces: {enabled: false}
+    safety: {enabled: false}
+"""
+"""The `stages:` body of a spec for tests about running, not describing: segment and the
+cheap keyframe models only, so a run starts in seconds."""
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty archive home that the CLI and Settings() both see."""

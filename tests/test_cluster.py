@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import LIGHT_STAGES
 
 from catalog.iceberg import open_catalog
 from catalog.query import sql
@@ -125,8 +126,15 @@ def spread_spec(path: Path, source: Path) -> Path:
 name: {path.stem}
 source: {{uri: {source}}}
 stages:
+  speech: {{enabled: false}}
+  text: {{enabled: false}}
   segment: {{resources: {{min_actors: 2, max_actors: 2, spread: true, batch_size: 1}}}}
-  visual: {{resources: {{min_actors: 1, max_actors: 2, spread: true, batch_size: 8}}}}
+  keyframes:
+    resources: {{min_actors: 1, max_actors: 2, spread: true, batch_size: 8}}
+    objects: {{enabled: false}}
+    ocr: {{enabled: false}}
+    faces: {{enabled: false}}
+    safety: {{enabled: false}}
 distribution: {{stage_every_assets: 2, stage_every_seconds: 1}}
 """)
     return path
@@ -200,7 +208,7 @@ def test_a_spec_submitted_as_a_ray_job_runs_on_the_cluster(
 ) -> None:
     source = tapes(tmp_path / "tapes", clip_writer, 2)
     spec = tmp_path / "submitted.yaml"
-    spec.write_text(f"name: submitted\nsource: {{uri: {source}}}\n")
+    spec.write_text(f"name: submitted\nsource: {{uri: {source}}}\nstages:\n{LIGHT_STAGES}")
     env = {**ray_env(), "ARCHIVIST_HOME": str(home)}
     done = subprocess.run(
         [

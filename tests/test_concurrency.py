@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from conftest import LIGHT_STAGES
 
 from catalog import schema
 from catalog.iceberg import open_catalog, read, replace_assets
@@ -25,8 +26,18 @@ def _writer(home: str, url: str | None, writer: int, start: multiprocessing.Barr
     for commit in range(COMMITS):
         asset = f"{writer:02d}{commit:02d}".ljust(64, "0")
         rows = pa.Table.from_pylist(
-            [{"asset_id": asset, "uri": f"/f/{asset}", "size_bytes": 1, "status": "ok", "shot_count": 0,
-              "processed_at": dt.datetime.now(dt.UTC), "run_id": f"w{writer}", "pipeline_version": "p1"}],
+            [
+                {
+                    "asset_id": asset,
+                    "uri": f"/f/{asset}",
+                    "size_bytes": 1,
+                    "status": "ok",
+                    "shot_count": 0,
+                    "processed_at": dt.datetime.now(dt.UTC),
+                    "run_id": f"w{writer}",
+                    "pipeline_version": "p1",
+                }
+            ],
             schema=schema.ASSETS,
         )
         replace_assets(catalog, "assets", rows, [asset], run_id=f"w{writer}")
@@ -70,11 +81,19 @@ def test_two_runs_of_different_jobs_commit_together(home: Path, tmp_path: Path, 
         for i in range(3):
             clip_writer(folder / f"{job}{i}.mp4", seconds=2, seed=hash(job) % 1000 + i)
         spec = tmp_path / f"{job}.yaml"
-        spec.write_text(f"name: {job}\nsource: {{uri: {folder}}}\n")
+        spec.write_text(f"name: {job}\nsource: {{uri: {folder}}}\nstages:\n{LIGHT_STAGES}")
         specs.append(spec)
     env = {**os.environ, "ARCHIVIST_HOME": str(home)}
-    runs = [subprocess.Popen([sys.executable, "-m", "jobs.cli", "run", str(s), "--json"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in specs]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jobs.cli", "run", str(s), "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in specs
+    ]
     results = [r.communicate(timeout=600) for r in runs]
     assert [r.returncode for r in runs] == [0, 0], [err[-2000:] for _, err in results]
     catalog = open_catalog(Settings())

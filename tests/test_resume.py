@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import LIGHT_STAGES
 
 from catalog.iceberg import open_catalog
 from catalog.query import sql
@@ -32,6 +33,7 @@ def test_a_killed_run_resumes_exactly(ray_session, home: Path, tmp_path: Path, c
     spec_path.write_text(
         f"name: nightly\nsource: {{uri: {source}}}\n"
         "distribution: {stage_every_assets: 2, stage_every_seconds: 1}\n"
+        f"stages:\n{LIGHT_STAGES}"
     )
     settings = Settings()
     state = StateStore(settings.catalog_url_resolved)

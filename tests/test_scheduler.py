@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from conftest import LIGHT_STAGES
 from typer.testing import CliRunner
 
 from catalog.settings import Settings
@@ -23,7 +24,7 @@ from jobs.spec import SpecError
 def write_spec(folder: Path, name: str, source: Path, cron: str | None = "0 2 * * *") -> Path:
     path = folder / f"{name}.yaml"
     schedule = f"schedule:\n  cron: '{cron}'\n" if cron else ""
-    path.write_text(f"name: {name}\nsource:\n  uri: {source}\n{schedule}")
+    path.write_text(f"name: {name}\nsource:\n  uri: {source}\nstages:\n{LIGHT_STAGES}{schedule}")
     return path
 
 
