@@ -28,9 +28,11 @@ stages:
   segment:
     analysis_width: 192
     resources: {min_actors: 1, max_actors: 4, batch_size: 1}
-  visual:
-    top_k: 3
+  keyframes:
     resources: {num_gpus: 0.25, batch_size: 32}
+    visual: {top_k: 3}
+    ocr: {enabled: false}
+  speech: {enabled: false}
 storage:
   home: s3://archive/catalog
   catalog_url: postgresql+psycopg://archivist@db/archive
@@ -41,7 +43,10 @@ schedule:
     )
     assert spec.source.include == ["*.mov"]
     assert spec.stages.segment.params()["analysis_width"] == 192
-    assert spec.stages.visual.resources.num_gpus == 0.25
+    assert spec.stages.keyframes.resources.num_gpus == 0.25
+    assert set(spec.stages.keyframes.params()) == {"visual", "objects", "faces", "safety", "technical", "phash"}
+    assert spec.stages.keyframes.params()["visual"]["top_k"] == 3
+    assert not spec.stages.speech.enabled
     assert spec.settings().home == "s3://archive/catalog"
     assert spec.schedule is not None and spec.schedule.cron == "0 2 * * *"
 
@@ -61,8 +66,8 @@ def test_a_typo_names_the_file_and_the_field(tmp_path: Path) -> None:
         ("name: n\n", "source: required field is missing"),
         ("name: n\nsource: {uri: x}\nschedule: {cron: '61 * * * *'}\n", "schedule.cron"),
         (
-            "name: n\nsource: {uri: x}\nstages: {visual: {resources: {num_gpus: 1.5}}}\n",
-            "stages.visual.resources.num_gpus",
+            "name: n\nsource: {uri: x}\nstages: {keyframes: {resources: {num_gpus: 1.5}}}\n",
+            "stages.keyframes.resources.num_gpus",
         ),
         ("name: 'bad name!'\nsource: {uri: x}\n", "name"),
         (
