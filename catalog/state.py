@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    or_,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -201,15 +202,23 @@ class StateStore:
         a run that dies now leaves them for the next run to commit, not to redo."""
         self._record(run_id, pipeline_version, assets, status="staged", staged_uri=staged_uri)
 
-    def staged(self, pipeline_version: str) -> dict[str, str]:
-        """Assets staged under this pipeline version and not committed: asset_id → staged_uri."""
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(AssetState.asset_id, AssetState.staged_uri).where(
-                    AssetState.pipeline_version == pipeline_version, AssetState.status == "staged"
-                )
+    def staged(self, pipeline_version: str, *, for_run: str | None = None) -> dict[str, str]:
+        """Assets staged under this pipeline version and not committed: asset_id → staged_uri.
+
+        With `for_run`, only what that run may commit: its own, and what runs that are no
+        longer running left behind (a run of another job going on at the same time keeps its own).
+        """
+        query = (
+            select(AssetState.asset_id, AssetState.staged_uri)
+            .join(Run, Run.run_id == AssetState.run_id, isouter=True)
+            .where(AssetState.pipeline_version == pipeline_version, AssetState.status == "staged")
+        )
+        if for_run is not None:
+            query = query.where(
+                or_(AssetState.run_id == for_run, Run.status.is_(None), Run.status != "running")
             )
-            return {asset_id: uri for asset_id, uri in rows}
+        with Session(self.engine) as session:
+            return {asset_id: uri for asset_id, uri in session.execute(query)}
 
     def settle(self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]]) -> None:
         """Record assets as finished; called only after their rows are committed."""

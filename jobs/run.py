@@ -98,7 +98,7 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
 
     ids = [a["asset_id"] for a in assets]
     settled = state.settled(version, ids, retry_failed=spec.retry_failed)
-    adopted = state.staged(version)  # staged by a run that died before its commit
+    adopted = state.staged(version, for_run=run_id)  # staged by a run that died before its commit
     todo = [a for a in assets if a["asset_id"] not in settled and a["asset_id"] not in adopted]
     log.info(
         "run %s: %d assets found, %d done before, %d staged by an earlier run, %d to process",
@@ -131,7 +131,7 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             _record_stage(state, run_id, part, rows=rows, failures=failures, seconds=seconds)
 
     catalog = open_catalog(settings)
-    staged = state.staged(version)
+    staged = state.staged(version, for_run=run_id)
     with clock("commit"):
         tables = read_staged(settings, staged)
         for name in _commit_order(bindings):

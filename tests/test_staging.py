@@ -60,3 +60,16 @@ def test_staged_assets_are_recorded_and_read_back_whole(settings: Settings) -> N
     assert read_staged(settings, only_a)["shots"].num_rows == 3
     discard(settings, staged.values())
     assert read_staged(settings, staged) == {}
+
+
+def test_a_run_adopts_what_finished_runs_staged_but_not_what_running_ones_did(settings: Settings) -> None:
+    state = StateStore(settings.catalog_url_resolved)
+    crashed = state.start_run("nightly", {}, "p1")
+    busy = state.start_run("weekly", {}, "p1")
+    state.stage(crashed, "p1", [{"asset_id": "a", "uri": "/a", "status": "ok"}], "chunk-a")
+    state.stage(busy, "p1", [{"asset_id": "b", "uri": "/b", "status": "ok"}], "chunk-b")
+    state.finish_run(crashed, "abandoned")
+    me = state.start_run("nightly", {}, "p1")
+    assert state.staged("p1", for_run=me) == {"a": "chunk-a"}
+    assert state.staged("p1", for_run=busy) == {"a": "chunk-a", "b": "chunk-b"}
+    assert set(state.staged("p1")) == {"a", "b"}
