@@ -54,4 +54,4 @@ def test_a_run_from_s3_into_s3_with_postgres(
     shot = sql(catalog, "SELECT shot_id FROM shots LIMIT 1")["shot_id"][0].as_py()
     result = CliRunner().invoke(app, ["search", "--like", shot, "--top", "2", "--json"])
     assert result.exit_code == 0, result.output
-    assert all(h["uri"].startswith(f"s3://{bucket}/") for h in json.loads(result.stdout))
+    assert all(h["uri"].startswith(f"s3://{bucket}/") for h in json.loads(result.stdout)["hits"])

@@ -112,12 +112,12 @@ def test_cli_searches_by_shot_and_by_image(archive: dict) -> None:
     runner = CliRunner(env={"ARCHIVIST_HOME": settings.home})
     result = runner.invoke(app, ["search", "--like", shots[0]["shot_id"], "--top", "3", "--json"])
     assert result.exit_code == 0, result.output
-    hits = json.loads(result.stdout)
+    hits = json.loads(result.stdout)["hits"]
     assert 1 <= len(hits) <= 3 and shots[0]["shot_id"] not in {h["shot_id"] for h in hits}
     assert {"shot_id", "asset_id", "uri", "start_s", "end_s", "score"} <= set(hits[0])
     result = runner.invoke(app, ["search", "--image", shots[1]["keyframe_uri"], "--top", "1", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)[0]["shot_id"] == shots[1]["shot_id"]  # a keyframe finds its own shot
+    assert json.loads(result.stdout)["hits"][0]["shot_id"] == shots[1]["shot_id"]  # a keyframe finds its own shot
 
 
 def test_a_second_run_skips_everything_and_adds_no_rows(archive: dict) -> None:

@@ -1,0 +1,102 @@
+"""Keyframes and access copies, streamed from the warehouse with HTTP range requests.
+
+A client names a shot or an asset, never a file: the URI comes from the
+catalog, and is served only if it lies inside the warehouse (`ARCHIVIST_HOME`),
+after symbolic links are resolved. Files are read through fsspec in chunks, so
+a folder and S3 serve alike and a video never sits whole in memory. One byte
+range per request is honoured (what players and browsers ask for); a request
+for several gets the whole file, which RFC 9110 allows.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterator
+
+import fsspec
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from catalog.settings import Settings
+
+CHUNK = 256 << 10
+
+
+class MediaNotFoundError(LookupError):
+    pass
+
+
+class RangeNotSatisfiableError(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the range starts beyond the end of the file ({size} bytes)")
+        self.size = size
+
+
+def inside_warehouse(settings: Settings, uri: str) -> bool:
+    if settings.home_is_local:
+        path = os.path.realpath(uri.removeprefix("file://"))
+        return path.startswith(os.path.realpath(settings.home) + os.sep)
+    scheme, _, rest = uri.partition("://")
+    home_scheme, _, home_rest = settings.home.partition("://")
+    return scheme == home_scheme and posixpath.normpath(rest) == rest and rest.startswith(home_rest + "/")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range asked for, as (first, last) inclusive; None to send the whole file
+    (no header, several ranges, or one that cannot be read: RFC 9110 says to ignore it)."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first_text, dash, last_text = header.removeprefix("bytes=").strip().partition("-")
+    if not dash or not (first_text or last_text):
+        return None
+    try:
+        first = int(first_text) if first_text else None
+        last = int(last_text) if last_text else None
+    except ValueError:
+        return None
+    if (first is not None and first < 0) or (last is not None and last < 0):
+        return None
+    if first is None:  # the last `last` bytes
+        if last == 0 or size == 0:
+            raise RangeNotSatisfiableError(size)
+        return max(0, size - last), size - 1
+    if last is not None and last < first:
+        return None
+    if first >= size:
+        raise RangeNotSatisfiableError(size)
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+def stream(settings: Settings, uri: str, request: Request, media_type: str) -> Response:
+    """The file at `uri` (which the catalog gave), whole (200) or the range asked for (206)."""
+    if not inside_warehouse(settings, uri):
+        raise MediaNotFoundError("that media is not in the warehouse")
+    fs, path = fsspec.core.url_to_fs(uri, **settings.storage_options())
+    try:
+        size = int(fs.size(path))
+    except FileNotFoundError:
+        raise MediaNotFoundError(
+            "the catalog names a media file that is missing from the warehouse"
+        ) from None
+    headers = {"accept-ranges": "bytes", "cache-control": "private, max-age=3600"}
+    wanted = None if request.headers.get("if-range") else parse_range(request.headers.get("range"), size)
+    if wanted is None:
+        first, last, status = 0, size - 1, 200
+    else:
+        (first, last), status = wanted, 206
+        headers["content-range"] = f"bytes {first}-{last}/{size}"
+    headers["content-length"] = str(last - first + 1)
+    return StreamingResponse(_chunks(fs, path, first, last + 1), status, headers, media_type=media_type)
+
+
+def _chunks(fs: fsspec.AbstractFileSystem, path: str, start: int, end: int) -> Iterator[bytes]:
+    with fs.open(path, "rb") as handle:
+        handle.seek(start)
+        left = end - start
+        while left > 0:
+            data = handle.read(min(CHUNK, left))
+            if not data:
+                return
+            left -= len(data)
+            yield data

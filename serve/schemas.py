@@ -1,0 +1,179 @@
+"""What the API answers, as pydantic models, so the OpenAPI document says what a client gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from indexes.filters import Filters
+
+SHOT_ID = r"^[0-9a-f]{32}$"
+ASSET_ID = r"^[0-9a-f]{64}$"
+USER_ID = r"^[A-Za-z0-9_.@:-]{1,128}$"
+MAX_EVENTS_PER_POST = 1000
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="what went wrong and, where there is one, what to do about it")
+    detail: Any = None
+
+
+class Duplicate(BaseModel):
+    shot_id: str
+    asset_id: str | None
+    score: float
+
+
+class Hit(BaseModel):
+    shot_id: str
+    asset_id: str | None
+    uri: str | None = Field(description="the asset's source file, as the catalog records it")
+    start_s: float
+    end_s: float
+    caption: str | None
+    thumbnail_url: str | None = Field(description="the shot's keyframe, relative to this service")
+    score: float = Field(
+        description="cosine similarity, or the reciprocal-rank fusion score (see meta.score)"
+    )
+    dup_group: str
+    duplicates: list[Duplicate] = Field(description="near-duplicates of this shot that also matched, folded")
+
+
+class SpaceUsed(BaseModel):
+    snapshot_id: int
+    count: int
+    kind: str
+
+
+class SearchMeta(BaseModel):
+    query: str
+    top: int
+    spaces: dict[str, SpaceUsed]
+    missing_spaces: list[str]
+    score: Literal["cosine", "rrf"]
+    filters: dict[str, Any]
+    searched: str
+    notes: list[str]
+
+
+class SearchResponse(BaseModel):
+    hits: list[Hit]
+    meta: SearchMeta
+
+
+class Exposure(BaseModel):
+    assets: int = Field(description="distinct assets in the list")
+    coverage: float = Field(description="share of the candidate pool's assets that get a slot")
+    catalog_coverage: float = Field(description="share of the catalog's assets with shots that get a slot")
+    gini: float = Field(description="Gini coefficient of position-weighted exposure over the pool's assets")
+
+
+class RecommendMeta(BaseModel):
+    basis: dict[str, Any]
+    top: int
+    pool: int
+    diversity: float
+    fairness: float
+    max_per_asset: int
+    exposure: Exposure
+    exposure_before_rerank: Exposure
+    spaces: dict[str, SpaceUsed]
+    missing_spaces: list[str]
+    score: Literal["cosine", "rrf"]
+    filters: dict[str, Any]
+    searched: str
+    notes: list[str]
+
+
+class RecommendResponse(BaseModel):
+    hits: list[Hit]
+    meta: RecommendMeta
+
+
+class ShotDetail(BaseModel):
+    shot_id: str
+    asset_id: str | None
+    uri: str | None
+    start_s: float
+    end_s: float
+    caption: str | None
+    tags: list[str]
+    objects: list[str]
+    faces: int
+    nsfw_score: float | None
+    monochrome: bool
+    dup_group: str
+    group_size: int
+    thumbnail_url: str | None
+    video_url: str | None
+
+
+class AssetShot(BaseModel):
+    shot_id: str
+    start_s: float
+    end_s: float
+    thumbnail_url: str | None
+
+
+class AssetDetail(BaseModel):
+    asset_id: str
+    uri: str
+    status: str | None
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    video_codec: str | None
+    processed_at: dt.datetime | None
+    video_url: str | None = Field(description="the access copy, when the remaster stage made one")
+    shots: list[AssetShot]
+
+
+class EventIn(BaseModel):
+    user_id: str = Field(pattern=USER_ID)
+    shot_id: str = Field(pattern=SHOT_ID)
+    kind: Literal["view", "like", "save"]
+    at: dt.datetime | None = Field(None, description="when it happened; now when left out")
+
+
+class EventsIn(BaseModel):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_POST)
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+
+
+class IndexLoaded(BaseModel):
+    snapshot_id: int
+    count: int
+    kind: str
+    built_at: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "starting"]
+    indexes: dict[str, IndexLoaded]
+    shots: int
+
+
+def filter_parameters() -> list[dict[str, Any]]:
+    """The filters as OpenAPI query parameters: they are parsed from the raw query (so that an
+    unknown one is refused, not ignored), which FastAPI cannot see to document."""
+    parameters = []
+    for name, info in Filters.model_fields.items():
+        schema = TypeAdapter(info.annotation).json_schema()
+        if name in ("tags", "objects"):
+            schema = {"type": "array", "items": {"type": "string"}}
+        parameters.append(
+            {
+                "name": info.alias or name,
+                "in": "query",
+                "required": False,
+                "description": info.description,
+                "schema": schema,
+            }
+        )
+    return parameters
