@@ -19,6 +19,7 @@ from jobs.spec import JobSpec, SpecError, default_spec, load_spec
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect search indexes.")
 app.add_typer(index_app, name="index")
+DEMO_QUERY = "people riding bicycles"
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs and past runs.")
 app.add_typer(jobs_app, name="jobs")
 
@@ -133,17 +134,21 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     _run_and_report(spec, as_json)
     if as_json:
         return
-    settings = Settings()
     from catalog.iceberg import open_catalog
     from catalog.query import sql as run_sql
+    from indexes.query import QueryEngine
     from jobs import report
 
+    settings = Settings()
     catalog = open_catalog(settings)
+    engine = QueryEngine(settings, catalog)
+    out.print(f"\nA sample search: [bold]archivist search --text {DEMO_QUERY!r} --top 3[/bold]")
+    _print_result(engine.by_text(DEMO_QUERY, top=3), as_json=False)
     first = run_sql(catalog, "SELECT shot_id FROM shots ORDER BY asset_id, shot_index LIMIT 1")
     if first.num_rows:
         shot = first["shot_id"][0].as_py()
-        out.print(f"\nA sample search: [bold]archivist search --like {shot} --top 5[/bold]")
-        _print_hits(_searcher(settings).by_shot(shot, top=5), as_json=False)
+        out.print(f"\nShots like another: [bold]archivist search --like {shot} --top 3[/bold]")
+        _print_result(engine.by_shot(shot, top=3), as_json=False)
     report.arrow_table(
         run_sql(
             catalog, "SELECT status, count(*) AS assets, sum(shot_count) AS shots FROM assets GROUP BY status"
@@ -174,29 +179,13 @@ def sql(
         report.arrow_table(rows, out)
 
 
-def _searcher(settings: Settings) -> Any:
-    from catalog.iceberg import open_catalog
-    from indexes.search import Searcher
-
-    return Searcher(settings, open_catalog(settings))
-
-
-def _print_hits(hits: list, *, as_json: bool) -> None:
-    import pyarrow as pa
-
-    from jobs import report
-
-    rows = [h.to_dict() for h in hits]
-    if as_json:
-        print(json.dumps(rows, indent=2))
-    else:
-        report.arrow_table(pa.Table.from_pylist(rows) if rows else pa.table({"shot_id": []}), out)
-
-
 FilterOption = Annotated[
     list[str] | None,
-    typer.Option("--filter", help="KEY=VALUE: asset, min_duration, max_duration, tag, object, has_faces, safe, "
-                 "monochrome, after, before (repeat for several)"),
+    typer.Option(
+        "--filter",
+        help="KEY=VALUE: asset, min_duration, max_duration, tag, object, has_faces, safe, monochrome, "
+        "after, before (repeat for several)",
+    ),
 ]
 
 
@@ -211,7 +200,6 @@ def _filters(pairs: list[str] | None) -> Any:
 
 
 def _print_result(result: Any, *, as_json: bool) -> None:
-    import pyarrow as pa
 
     from jobs import report
 
@@ -219,9 +207,7 @@ def _print_result(result: Any, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"hits": rows, "meta": result.meta}, indent=2, default=str))
         return
-    for row in rows:
-        row["duplicates"] = len(row["duplicates"])
-    report.arrow_table(pa.Table.from_pylist(rows) if rows else pa.table({"shot_id": []}), out)
+    report.hits_table(rows, out)
     for note in result.meta.get("notes", []):
         err.print(f"note: {note}", highlight=False)
 
@@ -255,11 +241,15 @@ def search(
 @app.command()
 @friendly
 def recommend(
-    user: Annotated[str | None, typer.Option(help="shots for this user, from their views, likes and saves")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="shots for this user, from their views, likes and saves")
+    ] = None,
     like: Annotated[str | None, typer.Option(help="more shots like this shot id")] = None,
     filters: FilterOption = None,
     top: Annotated[int, typer.Option(min=1, max=100)] = 10,
-    diversity: Annotated[float, typer.Option(min=0, max=1, help="1: relevance only; lower: more varied")] = 0.7,
+    diversity: Annotated[
+        float, typer.Option(min=0, max=1, help="1: relevance only; lower: more varied")
+    ] = 0.7,
     fairness: Annotated[float, typer.Option(min=0, max=1, help="0: off; 1: every slot another work")] = 0.5,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -285,8 +275,9 @@ def recommend(
 @app.command()
 @friendly
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on; beyond loopback needs ARCHIVIST_API_TOKEN")] = (
-        "127.0.0.1"),
+    host: Annotated[
+        str, typer.Option(help="address to listen on; beyond loopback needs ARCHIVIST_API_TOKEN")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
 ) -> None:
     """Serve search, recommendations, media and metrics over HTTP (OpenAPI docs at /docs)."""
@@ -295,6 +286,38 @@ def serve(
     from serve.app import create_app
 
     uvicorn.run(create_app(Settings(), host=host), host=host, port=port, log_level="info")
+
+
+@app.command()
+@friendly
+def audit(
+    run_id: Annotated[str, typer.Argument(help="the run to audit (see: archivist jobs history)")],
+    config: Annotated[
+        Path | None, typer.Option(help="audit settings: YAML, its top level or its `audit` section")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Audit a run: identity drift, manipulation signals, provenance, bias; rows into `audits`, an HTML report."""
+    from jobs.audit.config import load_config
+    from jobs.audit.run import audit_run
+
+    summary = audit_run(Settings(), run_id, load_config(config))
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"audit of run {run_id}")
+    for column in ("audit", "checks", "flagged"):
+        table.add_column(column)
+    for name, counts in summary["audits"].items():
+        flagged = f"[bold red]{counts['flagged']}[/bold red]" if counts["flagged"] else "0"
+        table.add_row(name, str(counts["checked"]), flagged)
+    out.print(table)
+    for finding in summary["flagged"]:
+        out.print(f"[red]flagged[/red] {finding['audit']}: {finding['subject']} ({finding['metric']})")
+    if "report" in summary:
+        out.print(f"report: {summary['report']}")
 
 
 @index_app.command("build")

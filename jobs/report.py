@@ -86,6 +86,31 @@ def runs_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(out)
 
 
+def hits_table(hits: list[dict[str, Any]], console: Console, *, title: str | None = None) -> None:
+    """Search hits as a person reads them: which file, when, what is in it, how close."""
+    out = Table(title=title)
+    for column, justify in (
+        ("shot", "left"),
+        ("file", "left"),
+        ("time", "right"),
+        ("score", "right"),
+        ("caption", "left"),
+        ("copies", "right"),
+    ):
+        out.add_column(column, justify=justify, overflow="fold")
+    for hit in hits:
+        name = hit["uri"].rstrip("/").rsplit("/", 1)[-1]
+        out.add_row(
+            hit["shot_id"][:12],
+            name,
+            f"{hit['start_s']:.1f}–{hit['end_s']:.1f} s",
+            f"{hit['score']:.3f}",
+            hit.get("caption") or "",
+            str(len(hit.get("duplicates") or [])),
+        )
+    console.print(out)
+
+
 def arrow_table(rows: pa.Table, console: Console, *, title: str | None = None) -> None:
     out = Table(title=title)
     for name in rows.column_names:
