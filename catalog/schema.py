@@ -228,6 +228,10 @@ EMBEDDINGS = pa.schema(
 
 REMASTERS = pa.schema(list(REMASTER) + PROVENANCE)
 
+# What the remaster stage adds to each asset row: its output rows, carried to the
+# asset's shot rows like speech, so a remastered asset is staged and resumed with them.
+REMASTERED = pa.schema([pa.field("remasters", pa.list_(pa.struct(list(REMASTER))))])
+
 FACES = pa.schema(
     [
         pa.field("shot_id", pa.string(), nullable=False),

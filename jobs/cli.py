@@ -160,6 +160,44 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 @friendly
+def remaster(
+    target: Annotated[str, typer.Argument(help="a file, a folder or an fsspec URL of footage")],
+    out_uri: Annotated[
+        str | None, typer.Option("--out", help="where the outputs go (folder or s3://); default: the home")
+    ] = None,
+    restore: Annotated[str, typer.Option(help="auto, off, or operations: deflicker,denoise,dust,…")] = "auto",
+    upscale: Annotated[int, typer.Option(help="1, 2 or 4")] = 2,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Restore and upscale footage into masters and access copies, as a one-off run."""
+    from jobs import report
+    from jobs.run import run_job
+    from jobs.spec import parse_spec
+
+    off = {"enabled": False}
+    spec = parse_spec(
+        {
+            "name": "remaster",
+            "source": {"uri": target},
+            "stages": {
+                "speech": off,
+                "keyframes": off,
+                "text": off,
+                "remaster": {"enabled": True, "restore": restore, "upscale": upscale, "out": out_uri},
+            },
+        },
+        origin="archivist remaster",
+    )
+    summary = run_job(spec)
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    report.run_summary(summary, out)
+    report.remasters_table(summary["remasters"], out)
+
+
+@app.command()
+@friendly
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the tables assets, shots, tags, embeddings, …")],
     as_json: Annotated[bool, typer.Option("--json")] = False,

@@ -18,6 +18,7 @@ from ray.data import ActorPoolStrategy
 
 from actors.faces import FaceAnalyzer
 from actors.fingerprint import Fingerprinter
+from actors.masters import AssetRemaster
 from actors.objects import ObjectDetector
 from actors.ocr import TextReader
 from actors.phash import PerceptualHasher
@@ -67,6 +68,13 @@ def stage_bindings(spec: JobSpec, settings: Settings) -> list[StageBinding]:
         bindings.append(
             StageBinding("speech", AssetSpeech, speech, stages.speech.resources, ("transcripts",))
         )
+    if stages.remaster.enabled:
+        remaster = stages.remaster.params()
+        remaster["out_root"] = remaster.pop("out", None) or settings.location("masters")
+        remaster["storage_options"] = storage
+        bindings.append(
+            StageBinding("remaster", AssetRemaster, remaster, stages.remaster.resources, ("remasters",))
+        )
     segment = {
         **stages.segment.params(),
         "keyframe_root": settings.location("keyframes"),
@@ -75,7 +83,7 @@ def stage_bindings(spec: JobSpec, settings: Settings) -> list[StageBinding]:
     bindings.append(
         StageBinding("segment", Segmenter, segment, stages.segment.resources, ("assets", "shots"))
     )
-    if stages.keyframes.enabled:
+    if stages.keyframes.models():
         parts = [
             (name, KEYFRAME_MODELS[name], model.params()) for name, model in stages.keyframes.models().items()
         ]
@@ -158,7 +166,8 @@ def fingerprint_plan(files: list[dict[str, Any]], storage_options: dict[str, Any
 
 
 def describe_plan(assets: list[dict[str, Any]], bindings: list[StageBinding]) -> ray.data.Dataset:
-    """speech → segment → keyframe models → text, one asset per block so actors share the work."""
+    """speech → remaster → segment → keyframe models → text, one asset per block so actors
+    share the work."""
     ds = ray.data.from_items(assets, override_num_blocks=max(1, min(len(assets), MAX_BLOCKS)))
     for binding in bindings:
         stage = instrumented(binding.name, binding.stage, fans_out=binding.name == "segment")

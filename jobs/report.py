@@ -86,6 +86,23 @@ def runs_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(out)
 
 
+def remasters_table(outputs: list[dict[str, Any]], console: Console) -> None:
+    """Where each output went (its manifest sits beside it) and what restoration changed."""
+    table = Table(title="remastered outputs (manifest: <output>.manifest.json beside each)")
+    for column in ("kind", "output", "size", "noise", "sharpness", "flicker"):
+        table.add_column(column, overflow="fold")
+    for row in outputs:
+        if row["status"] != "ok":
+            table.add_row("failed", row["source_uri"], "", row["error"] or "", "", "")
+            continue
+        change = [
+            f"{_cell(row[f'{m}_before'])}→{_cell(row[f'{m}_after'])}"
+            for m in ("noise", "sharpness", "flicker")
+        ]
+        table.add_row(row["kind"], row["output_uri"], f"{row['width']}×{row['height']}", *change)
+    console.print(table)
+
+
 def hits_table(hits: list[dict[str, Any]], console: Console, *, title: str | None = None) -> None:
     """Search hits as a person reads them: which file, when, what is in it, how close."""
     out = Table(title=title)

@@ -22,6 +22,7 @@ from catalog.schema import (
     CAPTIONS,
     EMBEDDINGS,
     FACES,
+    REMASTERS,
     SHOTS,
     TAGS,
     TRANSCRIPTS,
@@ -60,6 +61,8 @@ def catalog_rows(described: pa.Table, *, run_id: str, pipeline_version: str) -> 
             "method", captioned["caption_method"]
         )
         tables["captions"] = _with(captions, CAPTIONS, stamp)
+    if "remasters" in described.column_names:
+        tables["remasters"] = _with(_remasters(described), REMASTERS, stamp)
     if "speech" in described.column_names:
         tables["transcripts"] = _with(_transcripts(described, shots), TRANSCRIPTS, stamp)
     return tables
@@ -202,3 +205,12 @@ def _transcripts(described: pa.Table, shots: pa.Table) -> pa.Table:
     rows = [{**s, "shot_ids": links.get((s["asset_id"], s["segment_index"]), [])} for s in segments]
     names = [f.name for f in TRANSCRIPTS if f.name not in ("run_id", "pipeline_version")]
     return pa.Table.from_pylist(rows, schema=pa.schema([TRANSCRIPTS.field(n) for n in names]))
+
+
+def _remasters(described: pa.Table) -> pa.Table:
+    """Each asset's output rows, once (they are carried on every row of the asset)."""
+    first: dict[str, int] = {}
+    for row, asset_id in enumerate(described["asset_id"].to_pylist()):
+        first.setdefault(asset_id, row)
+    per_asset = described.take(pa.array(list(first.values()), pa.int64()))
+    return pa.Table.from_struct_array(pc.list_flatten(per_asset["remasters"].combine_chunks()))

@@ -182,6 +182,9 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         },
         "failed": failed,
         "indexes": {v.space: {"snapshot_id": v.snapshot_id, "vectors": v.count} for v in indexes},
+        "remasters": tables["remasters"].drop_columns(["run_id", "pipeline_version"]).to_pylist()
+        if "remasters" in tables
+        else [],
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -133,6 +133,7 @@ class PlainSpec(ModelSpec):
 class KeyframesSpec(_Section):
     """The models that look at keyframes, run in one actor over one decode of each batch."""
 
+    enabled: bool = True
     resources: Resources = Resources(batch_size=16)
     visual: VisualSpec = VisualSpec()
     objects: ObjectsSpec = ObjectsSpec()
@@ -142,11 +143,10 @@ class KeyframesSpec(_Section):
     technical: PlainSpec = PlainSpec()
     phash: PlainSpec = PlainSpec()
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.models())
-
     def models(self) -> dict[str, ModelSpec]:
+        """The models that run: none when the section is disabled."""
+        if not self.enabled:
+            return {}
         return {name: spec for name, spec in self if isinstance(spec, ModelSpec) and spec.enabled}
 
     def params(self) -> dict[str, Any]:
@@ -161,6 +161,29 @@ class SpeechSpec(StageSpec):
     beam_size: int = Field(5, ge=1, le=10)
 
 
+class RemasterSpec(StageSpec):
+    """Restore and upscale each asset into a preservation master and an access copy."""
+
+    enabled: bool = False  # hours of CPU for an archive: asked for, not assumed
+    restore: str = Field("auto", description="'auto', 'off', or operations separated by commas")
+    upscale: Literal[1, 2, 4] = 2
+    upscale_method: Literal["network", "lanczos"] = "network"
+    weights: str | None = Field(None, description="upscaler weights instead of the committed ones")
+    crf: int = Field(18, ge=0, le=51, description="quality of the H.264 access copy")
+    out: str | None = Field(None, description="where outputs go; default: masters/ under the home")
+
+    @field_validator("restore")
+    @classmethod
+    def _known_operations(cls, value: str) -> str:
+        from actors.restore import parse_ops
+
+        parse_ops(value)
+        return value
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in super().params().items() if v is not None}
+
+
 class TextSpec(StageSpec):
     model: str | None = Field(None, description="a sentence-transformers model name or folder")
     captioner: str | None = Field(None, description="a VLM to write captions; none composes them")
@@ -169,6 +192,7 @@ class TextSpec(StageSpec):
 
 class Stages(_Section):
     speech: SpeechSpec = SpeechSpec()
+    remaster: RemasterSpec = RemasterSpec(resources=Resources(batch_size=1))
     segment: SegmentSpec = SegmentSpec(resources=Resources(batch_size=1))
     keyframes: KeyframesSpec = KeyframesSpec()
     text: TextSpec = TextSpec(resources=Resources(batch_size=32, max_actors=1))
