@@ -335,7 +335,7 @@ def audit(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
-    """Audit a run: identity drift, manipulation signals, provenance, bias; rows into `audits`, an HTML report."""
+    """Audit a run: identity drift, manipulation, provenance, bias; rows into `audits`, an HTML report."""
     from jobs.audit.config import load_config
     from jobs.audit.run import audit_run
 

@@ -43,10 +43,10 @@ def lfw_faces() -> np.ndarray:
 
 @cache
 def astronaut_face() -> np.ndarray:
-    """The astronaut's face and hair, square, RGB: the one colour portrait bundled."""
+    """The astronaut's face cropped as LFW crops (brow to chin), RGB: the one colour portrait bundled."""
     from skimage import data
 
-    return np.ascontiguousarray(data.astronaut()[20:260, 110:350])
+    return np.ascontiguousarray(data.astronaut()[60:180, 166:286])
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -208,3 +208,39 @@ def denoise(image: np.ndarray) -> np.ndarray:
 
     (restored,) = Restorer([{"op": "denoise", "params": {}}]).run([image])
     return restored
+
+
+def write_face_clip(
+    path: str,
+    face: np.ndarray,
+    *,
+    frames: int = 10,
+    size: tuple[int, int] = (320, 240),
+    side: int = 150,
+    step: int = 2,
+    noise: float = 4.0,
+    seed: int = 0,
+) -> list[Box]:
+    """An H.264 clip of ``face`` drifting right over a textured background; returns its box per frame."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    background = np.stack([60 + xx * 0.3, 90 + yy * 0.2, 120 + 0 * xx], axis=-1).astype(np.float32)
+    patch = to_rgb(cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)).astype(np.float32)
+    boxes = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.options = {"crf": "16"}
+        for k in range(frames):
+            x0, y0 = (width - side) // 2 - step * frames // 2 + step * k, (height - side) // 2
+            image = background.copy()
+            image[y0 : y0 + side, x0 : x0 + side] = patch
+            image += rng.normal(0.0, noise, image.shape[:2])[..., None]
+            frame = av.VideoFrame.from_ndarray(np.clip(image + 0.5, 0, 255).astype(np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+            boxes.append((x0, y0, x0 + side, y0 + side))
+        container.mux(stream.encode())
+    return boxes
