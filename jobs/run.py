@@ -162,6 +162,8 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             seconds=clock.seconds["index"],
         )
 
+    audit = _audit(spec, settings, state, run_id, clock) if staged and spec.audit is not None else None
+
     asset_rows = tables["assets"].to_pylist() if "assets" in tables else []
     failed = [{"uri": a["uri"], "error": a["error"]} for a in asset_rows if a["status"] == "failed"]
     return {
@@ -182,10 +184,30 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         },
         "failed": failed,
         "indexes": {v.space: {"snapshot_id": v.snapshot_id, "vectors": v.count} for v in indexes},
+        "audit": audit,
         "remasters": tables["remasters"].drop_columns(["run_id", "pipeline_version"]).to_pylist()
         if "remasters" in tables
         else [],
     }
+
+
+def _audit(
+    spec: JobSpec, settings: Settings, state: StateStore, run_id: str, clock: StageClock
+) -> dict | None:
+    """Audit what this run committed. A failing audit is logged and reported, not fatal: the
+    run's rows are already committed, and `archivist audit RUN_ID` can be run again."""
+    from jobs.audit.run import audit_run
+
+    with clock("audit"):
+        try:
+            audited = audit_run(settings, run_id, spec.audit)
+        except Exception as exc:
+            log.exception("audit of run %s failed", run_id)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+    flagged = sum(counts["flagged"] for counts in audited["audits"].values())
+    checked = sum(counts["checked"] for counts in audited["audits"].values())
+    _record_stage(state, run_id, "audit", rows=checked, failures=flagged, seconds=clock.seconds["audit"])
+    return {"checked": checked, "flagged": flagged, "report": audited.get("report")}
 
 
 def _record_stage(

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from catalog.settings import Settings
+from jobs.audit.config import AuditConfig
 
 PIPELINE_CODE_VERSION = "1"
 """Bump when a stage's output changes for the same parameters."""
@@ -246,6 +247,7 @@ class JobSpec(_Section):
     stages: Stages = Stages()
     storage: StorageSpec = StorageSpec()
     distribution: DistributionSpec = DistributionSpec()
+    audit: AuditConfig | None = Field(None, description="audit each run after its commit (see jobs/audit)")
     schedule: ScheduleSpec | None = None
     retry_failed: bool = False
 
