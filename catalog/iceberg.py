@@ -18,6 +18,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
 from pyiceberg.table import Table
 
+from catalog.races import tolerate_first_use_race
 from catalog.schema import NAMESPACE, TABLES
 from catalog.settings import Settings
 
@@ -27,14 +28,17 @@ COMMIT_ATTEMPTS = 8
 
 
 def open_catalog(settings: Settings) -> SqlCatalog:
-    catalog = SqlCatalog(
-        "archivist",
-        uri=settings.catalog_url_resolved,
-        warehouse=settings.location("warehouse"),
-        **settings.iceberg_properties(),
-    )
-    catalog.create_namespace_if_not_exists(NAMESPACE)
-    return catalog
+    def connect() -> SqlCatalog:
+        catalog = SqlCatalog(
+            "archivist",
+            uri=settings.catalog_url_resolved,
+            warehouse=settings.location("warehouse"),
+            **settings.iceberg_properties(),
+        )
+        catalog.create_namespace_if_not_exists(NAMESPACE)
+        return catalog
+
+    return tolerate_first_use_race(connect)
 
 
 def table(catalog: SqlCatalog, name: str) -> Table:

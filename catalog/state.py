@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from catalog.races import tolerate_first_use_race
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -102,7 +104,7 @@ def migrate(url: str) -> Engine:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    tolerate_first_use_race(lambda: command.upgrade(config, "head"))
     return create_engine(url)
 
 

@@ -418,8 +418,10 @@ def scheduler(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    from catalog.races import tolerate_first_use_race
+
     runner = build_scheduler(Settings(), jobs, run_now=run_now)
-    runner.start()
+    tolerate_first_use_race(runner.start)
     for job in jobs:
         when = f"{job.next_run():%Y-%m-%d %H:%M %Z}"
         err.print(f"scheduled {job.spec.name}: '{job.spec.schedule.cron}', next at {when}")
