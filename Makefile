@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml infra/constraints.txt
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
-	# PySceneDetect is the shot-boundary reference; its own requirements pull opencv 5.
-	$(PIP) install -q --no-deps scenedetect
-	$(PIP) install -q -c infra/constraints.txt platformdirs tqdm click
+	# The references the benchmarks measure against. Their own requirements would pull
+	# opencv 5 (PySceneDetect) or numpy < 2 (autofaiss), so they come without them.
+	$(PIP) install -q --no-deps scenedetect==0.7.2 autofaiss==2.18.0 embedding-reader==1.8.1 fire==0.6.0
+	$(PIP) install -q -c infra/constraints.txt platformdirs tqdm click termcolor
 	touch $@
 
 demo: $(STAMP)

@@ -97,9 +97,13 @@ def _run_and_report(spec: JobSpec, as_json: bool) -> None:
 
     summary = run_job(spec)
     if as_json:
-        print(json.dumps(summary, indent=2))
-    else:
-        report.run_summary(summary, out)
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    report.run_summary(summary, out)
+    if summary["remasters"]:
+        report.remasters_table(summary["remasters"], out)
+    if summary.get("audit"):
+        report.audit_line(summary["audit"], out)
 
 
 @app.command()
@@ -125,12 +129,19 @@ def run(
 @app.command()
 @friendly
 def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Run the default pipeline over the bundled sample footage, then search it."""
+    """Run every stage (remaster and audit included) over the bundled sample footage, then search it."""
     from jobs.samples import DEMO_FILES, sample_folder
-    from jobs.spec import SourceSpec
+    from jobs.spec import parse_spec
 
-    spec = default_spec(str(sample_folder()), name="demo")
-    spec = spec.model_copy(update={"source": SourceSpec(uri=str(sample_folder()), include=list(DEMO_FILES))})
+    spec = parse_spec(
+        {
+            "name": "demo",
+            "source": {"uri": str(sample_folder()), "include": list(DEMO_FILES)},
+            "stages": {"remaster": {"enabled": True, "restore": "auto", "upscale": 2}},
+            "audit": {},
+        },
+        origin="archivist demo",
+    )
     _run_and_report(spec, as_json)
     if as_json:
         return

@@ -103,6 +103,14 @@ def remasters_table(outputs: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
+def audit_line(audit: dict[str, Any], console: Console) -> None:
+    if "error" in audit:
+        console.print(f"[red]audit failed:[/red] {audit['error']} (run it again: archivist audit RUN_ID)")
+        return
+    flagged = f"[bold red]{audit['flagged']} flagged[/bold red]" if audit["flagged"] else "nothing flagged"
+    console.print(f"audit: {audit['checked']} checks, {flagged}; report: {audit.get('report') or 'none'}")
+
+
 def hits_table(hits: list[dict[str, Any]], console: Console, *, title: str | None = None) -> None:
     """Search hits as a person reads them: which file, when, what is in it, how close."""
     out = Table(title=title)
