@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect search indexes.")
 app.add_typer(index_app, name="index")
 DEMO_QUERY = "people riding bicycles"
+train_app = typer.Typer(no_args_is_help=True, help="Train the project's own models (reproducibly, seeded).")
+app.add_typer(train_app, name="train")
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs and past runs.")
 app.add_typer(jobs_app, name="jobs")
 
@@ -403,6 +405,37 @@ def submit(
         print(result["logs"])
         if result["status"] != "SUCCEEDED":
             raise typer.Exit(1)
+
+
+@train_app.command("upscaler")
+@friendly
+def train_upscaler(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="where the weights go; default: the committed file")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    steps: Annotated[int, typer.Option(min=1)] = 1500,
+) -> None:
+    """Train the x2 upscaler on the bundled stills and sample frames under synthetic archive damage."""
+    from actors.upscale import DEFAULT_WEIGHTS
+    from jobs.train_upscaler import train_upscaler as train
+
+    print(json.dumps(train(out_path or DEFAULT_WEIGHTS, seed=seed, steps=steps), indent=2, default=str))
+
+
+@train_app.command("manipulation")
+@friendly
+def train_manipulation(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="where the detector goes; default: the committed file")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train the face-manipulation detector on real faces against swaps, blends and upscaling artefacts."""
+    from jobs.audit.manipulation import DEFAULT_WEIGHTS, train_manipulation_detector
+
+    trained = train_manipulation_detector(out_path or DEFAULT_WEIGHTS, seed=seed)
+    print(json.dumps(trained, indent=2, default=str))
 
 
 SpecPaths = Annotated[list[Path], typer.Argument(help="job spec files, or folders of them")]
