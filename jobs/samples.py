@@ -9,6 +9,7 @@ import importlib.util
 from pathlib import Path
 
 DEMO_FILES = ("bigbuckbunny.mp4", "bikes.mp4")
+DEMO_REMASTER = "bikes.mp4"
 
 
 def sample_folder() -> Path:
