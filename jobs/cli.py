@@ -194,18 +194,11 @@ def remaster(
     from jobs.run import run_job
     from jobs.spec import parse_spec
 
-    off = {"enabled": False}
+    # The describing stages run too: a run's stages make all of an asset's rows, and a run
+    # without them would replace the asset's shots with rows lacking their safety and hash.
+    remaster = {"enabled": True, "restore": restore, "upscale": upscale, "out": out_uri}
     spec = parse_spec(
-        {
-            "name": "remaster",
-            "source": {"uri": target},
-            "stages": {
-                "speech": off,
-                "keyframes": off,
-                "text": off,
-                "remaster": {"enabled": True, "restore": restore, "upscale": upscale, "out": out_uri},
-            },
-        },
+        {"name": "remaster", "source": {"uri": target}, "stages": {"remaster": remaster}},
         origin="archivist remaster",
     )
     summary = run_job(spec)
