@@ -17,15 +17,16 @@ MAX_CELL = 60
 def run_summary(summary: dict[str, Any], console: Console) -> None:
     assets = summary["assets"]
     head = Table(title=f"run {summary['run_id']} · job {summary['job']} · {summary['pipeline_version']}")
-    for column in ("assets ok", "failed", "skipped", "shots", "index"):
+    for column in ("assets ok", "failed", "skipped", "resumed", "shots", "indexes"):
         head.add_column(column, justify="right")
-    index = summary.get("index")
+    indexes = ", ".join(f"{space} {v['vectors']}" for space, v in summary["indexes"].items()) or "unchanged"
     head.add_row(
         str(assets["ok"]),
         str(assets["failed"]),
         str(assets["skipped"]),
+        str(assets["resumed"]),
         str(summary["shots"]),
-        f"{index['vectors']} vectors" if index else "unchanged",
+        indexes,
     )
     console.print(head)
     timing = Table(title="seconds per stage")
