@@ -21,6 +21,7 @@ Never ``ray stop``: other people's Ray may be running on this machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -36,8 +37,6 @@ REPO = Path(__file__).resolve().parents[2]
 for entry in (REPO, REPO / "tests"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
-
-import contextlib
 
 from conftest import LIGHT_STAGES, write_clip  # noqa: E402
 
@@ -325,9 +324,8 @@ def print_table(result: dict) -> None:
     widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
     for row in [head, *rows]:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)))
-    print(
-        f"  assets resumed from staging: {r['assets_resumed']}, processed by the resumed run: {r['assets_processed']}"
-    )
+    print(f"  assets resumed from staging: {r['assets_resumed']}, "
+          f"processed by the resumed run: {r['assets_processed']}")
     print()
     n = result["nodes"]
     print("2. Two nodes vs one (Ray cluster in a loopback-only netns; segment+keyframes 2 actors, spread)")
