@@ -13,6 +13,11 @@ RAY_ENVIRONMENT = {
     "RAY_AUTH_MODE": "disabled",
 }
 LOCAL_OBJECT_STORE_BYTES = 512 << 20
+LOCAL_LOGICAL_CPUS = 8
+"""Every stage keeps at least one actor, holding a CPU slot, for the whole plan. On a
+laptop with fewer cores than stages, a stage could wait for a slot that only stages
+waiting for its output hold, and the run would stall; so a local Ray counts at least
+this many logical CPUs and leaves the sharing of real cores to the operating system."""
 
 
 def ensure_ray(settings: Settings) -> None:
@@ -29,6 +34,7 @@ def ensure_ray(settings: Settings) -> None:
         ray.init(address=address, log_to_driver=False)
     else:
         ray.init(
+            num_cpus=max(os.cpu_count() or 1, LOCAL_LOGICAL_CPUS),
             include_dashboard=False,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
             log_to_driver=False,
