@@ -34,6 +34,7 @@ from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError
 from serve import schemas
 from serve.auth import Access, AuthError, check_binding
+from serve.dashboard import dashboard_router
 from serve.limits import LimitsMiddleware
 from serve.media import MediaNotFoundError, RangeNotSatisfiableError, stream
 from serve.metrics import Metrics, MetricsMiddleware
@@ -268,6 +269,8 @@ def create_app(
                 "nothing was recorded"
             )
         return {"accepted": record_events(engine.catalog, [e.model_dump() for e in batch.events])}
+
+    app.include_router(dashboard_router(settings, engine, access))
 
     @app.get("/health", response_model=schemas.Health)
     def health() -> Any:

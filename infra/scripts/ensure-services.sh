@@ -3,15 +3,18 @@
 # started when missing; idempotent and quick when all is in place.
 #   PostgreSQL : a throwaway cluster on loopback (catalog and state on PostgreSQL)
 #   espeak-ng  : speaks test sentences for the transcription tests
+#   chromium, chromium-driver : a headless browser for the dashboard's browser tests
 # The last line printed is the PostgreSQL URL the tests use.
 set -euo pipefail
 
 PG_PORT="${ARCHIVIST_TEST_PGPORT:-55432}"
 PG_DATA="${ARCHIVIST_TEST_PGDATA:-/tmp/archivist-test-pg}"
-PACKAGES=(postgresql espeak-ng)
+PACKAGES=(postgresql espeak-ng chromium chromium-driver)
 
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (Debian packages; one of ${PACKAGES[*]})" >&2
