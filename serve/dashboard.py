@@ -33,19 +33,18 @@ import math
 import mimetypes
 import posixpath
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import duckdb
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
@@ -65,7 +64,7 @@ from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError
 from indexes.view import CatalogView
 from serve.auth import Access, AuthError, Credentials
-from serve.media import MediaNotFoundError, parse_range, stream
+from serve.media import MediaNotFoundError, ranged_file, stream
 
 PREFIX = "/dashboard"
 PAGE_SIZE = 60
@@ -1121,33 +1120,14 @@ def stream_source(settings: Settings, uri: str, request: Request) -> Response:
     """An asset's source file, whole or the byte range asked for. Unlike the warehouse's media, a
     source lives wherever the archive keeps it; it is served only because the catalog names it as
     the asset's URI, which the client cannot choose."""
-    fs, path = fsspec.core.url_to_fs(uri, **settings.storage_options())
-    try:
-        size = int(fs.size(path))
-    except FileNotFoundError:
-        raise MediaNotFoundError(
-            "the asset's source file is gone from where the catalog says it was"
-        ) from None
-    headers = {"accept-ranges": "bytes", "cache-control": "private, max-age=3600"}
-    wanted = None if request.headers.get("if-range") else parse_range(request.headers.get("range"), size)
-    first, last, status = (0, size - 1, 200) if wanted is None else (*wanted, 206)
-    if wanted is not None:
-        headers["content-range"] = f"bytes {first}-{last}/{size}"
-    headers["content-length"] = str(last - first + 1)
-    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return StreamingResponse(_read_range(fs, path, first, last + 1), status, headers, media_type=media_type)
-
-
-def _read_range(fs: fsspec.AbstractFileSystem, path: str, start: int, end: int) -> Iterator[bytes]:
-    with fs.open(path, "rb") as handle:
-        handle.seek(start)
-        left = end - start
-        while left > 0:
-            data = handle.read(min(CHUNK, left))
-            if not data:
-                return
-            left -= len(data)
-            yield data
+    media_type = mimetypes.guess_type(uri)[0] or "application/octet-stream"
+    return ranged_file(
+        settings,
+        uri,
+        request,
+        media_type,
+        missing="the asset's source file is gone from where the catalog says it was",
+    )
 
 
 @dataclass(frozen=True)

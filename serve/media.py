@@ -72,13 +72,23 @@ def stream(settings: Settings, uri: str, request: Request, media_type: str) -> R
     """The file at `uri` (which the catalog gave), whole (200) or the range asked for (206)."""
     if not inside_warehouse(settings, uri):
         raise MediaNotFoundError("that media is not in the warehouse")
+    return ranged_file(
+        settings,
+        uri,
+        request,
+        media_type,
+        missing="the catalog names a media file that is missing from the warehouse",
+    )
+
+
+def ranged_file(settings: Settings, uri: str, request: Request, media_type: str, *, missing: str) -> Response:
+    """A file through fsspec, whole (200) or the byte range the request asks for (206, 416);
+    `missing` is the message when it is not there. Callers decide which URIs may be served."""
     fs, path = fsspec.core.url_to_fs(uri, **settings.storage_options())
     try:
         size = int(fs.size(path))
     except FileNotFoundError:
-        raise MediaNotFoundError(
-            "the catalog names a media file that is missing from the warehouse"
-        ) from None
+        raise MediaNotFoundError(missing) from None
     headers = {"accept-ranges": "bytes", "cache-control": "private, max-age=3600"}
     wanted = None if request.headers.get("if-range") else parse_range(request.headers.get("range"), size)
     if wanted is None:

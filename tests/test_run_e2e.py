@@ -117,7 +117,8 @@ def test_cli_searches_by_shot_and_by_image(archive: dict) -> None:
     assert {"shot_id", "asset_id", "uri", "start_s", "end_s", "score"} <= set(hits[0])
     result = runner.invoke(app, ["search", "--image", shots[1]["keyframe_uri"], "--top", "1", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["hits"][0]["shot_id"] == shots[1]["shot_id"]  # a keyframe finds its own shot
+    # a keyframe finds its own shot
+    assert json.loads(result.stdout)["hits"][0]["shot_id"] == shots[1]["shot_id"]
 
 
 def test_a_second_run_skips_everything_and_adds_no_rows(archive: dict) -> None:

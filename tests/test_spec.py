@@ -44,7 +44,8 @@ schedule:
     assert spec.source.include == ["*.mov"]
     assert spec.stages.segment.params()["analysis_width"] == 192
     assert spec.stages.keyframes.resources.num_gpus == 0.25
-    assert set(spec.stages.keyframes.params()) == {"visual", "objects", "faces", "safety", "technical", "phash"}
+    models = {"visual", "objects", "faces", "safety", "technical", "phash"}
+    assert set(spec.stages.keyframes.params()) == models
     assert spec.stages.keyframes.params()["visual"]["top_k"] == 3
     assert not spec.stages.speech.enabled
     assert spec.settings().home == "s3://archive/catalog"
