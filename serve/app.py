@@ -36,7 +36,7 @@ from serve import schemas
 from serve.auth import Access, AuthError, check_binding
 from serve.dashboard import dashboard_router
 from serve.limits import LimitsMiddleware
-from serve.media import MediaNotFoundError, RangeNotSatisfiableError, stream
+from serve.media import MediaNotFoundError, RangeNotSatisfiableError, keyframe_response, stream
 from serve.metrics import Metrics, MetricsMiddleware
 
 log = logging.getLogger(__name__)
@@ -227,11 +227,7 @@ def create_app(
     )
     def keyframe(shot_id: str, request: Request) -> Response:
         """The shot's keyframe (JPEG); honours a byte range."""
-        state = engine.state
-        uri = state.view.keyframe_uris[state.row(shot_id)]
-        if not uri:
-            raise MediaNotFoundError(f"shot {shot_id} has no keyframe")
-        return stream(settings, uri, request, "image/jpeg")
+        return keyframe_response(settings, engine, shot_id, request)
 
     @app.get(
         "/media/video/{asset_id}",

@@ -64,7 +64,7 @@ from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError
 from indexes.view import CatalogView
 from serve.auth import Access, AuthError, Credentials
-from serve.media import MediaNotFoundError, ranged_file, stream
+from serve.media import MediaNotFoundError, keyframe_response, ranged_file, stream
 
 PREFIX = "/dashboard"
 PAGE_SIZE = 60
@@ -1306,11 +1306,7 @@ def dashboard_router(settings: Settings, engine: QueryEngine, access: Access) ->
 
     @router.get(f"{PREFIX}/media/keyframes/{{shot_id}}", dependencies=media)
     def keyframe(shot_id: str, request: Request) -> Response:
-        state = engine.state
-        uri = state.view.keyframe_uris[state.row(shot_id)]
-        if not uri:
-            raise MediaNotFoundError(f"shot {shot_id} has no keyframe")
-        return stream(settings, uri, request, "image/jpeg")
+        return keyframe_response(settings, engine, shot_id, request)
 
     @router.get(f"{PREFIX}/media/video/{{asset_id}}", dependencies=media)
     def remaster(asset_id: str, request: Request) -> Response:

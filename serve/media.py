@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Iterator
+from typing import Any
 
 import fsspec
 from starlette.requests import Request
@@ -79,6 +80,15 @@ def stream(settings: Settings, uri: str, request: Request, media_type: str) -> R
         media_type,
         missing="the catalog names a media file that is missing from the warehouse",
     )
+
+
+def keyframe_response(settings: Settings, engine: Any, shot_id: str, request: Request) -> Response:
+    """A shot's keyframe JPEG, found through the query engine's catalog view."""
+    state = engine.state
+    uri = state.view.keyframe_uris[state.row(shot_id)]
+    if not uri:
+        raise MediaNotFoundError(f"shot {shot_id} has no keyframe")
+    return stream(settings, uri, request, "image/jpeg")
 
 
 def ranged_file(settings: Settings, uri: str, request: Request, media_type: str, *, missing: str) -> Response:
