@@ -47,8 +47,9 @@ class SpaceUsed(BaseModel):
     kind: str
 
 
-class SearchMeta(BaseModel):
-    query: str
+class RankingMeta(BaseModel):
+    """What every ranked answer reports about how it was found."""
+
     top: int
     spaces: dict[str, SpaceUsed]
     missing_spaces: list[str]
@@ -56,6 +57,10 @@ class SearchMeta(BaseModel):
     filters: dict[str, Any]
     searched: str
     notes: list[str]
+
+
+class SearchMeta(RankingMeta):
+    query: str
 
 
 class SearchResponse(BaseModel):
@@ -70,21 +75,14 @@ class Exposure(BaseModel):
     gini: float = Field(description="Gini coefficient of position-weighted exposure over the pool's assets")
 
 
-class RecommendMeta(BaseModel):
+class RecommendMeta(RankingMeta):
     basis: dict[str, Any]
-    top: int
     pool: int
     diversity: float
     fairness: float
     max_per_asset: int
     exposure: Exposure
     exposure_before_rerank: Exposure
-    spaces: dict[str, SpaceUsed]
-    missing_spaces: list[str]
-    score: Literal["cosine", "rrf"]
-    filters: dict[str, Any]
-    searched: str
-    notes: list[str]
 
 
 class RecommendResponse(BaseModel):
