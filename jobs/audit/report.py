@@ -65,6 +65,14 @@ def _short(uri: str | None) -> str:
     return f"{folder}/{parts[-1]}"
 
 
+def _share(row: dict[str, Any]) -> dict[str, Any]:
+    """A group's share with its interval drawn against the reference and its tolerance."""
+    d = row["d"]
+    interval = (row["value"], row["ci_low"], row["ci_high"])
+    bar = _bar(*interval, reference=d["reference"], tolerance=row["threshold"])
+    return {**row, "group": d["group"], "bar": bar}
+
+
 def _sections(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -72,36 +80,11 @@ def _sections(rows: list[dict[str, Any]]) -> dict[str, Any]:
         by[row["metric"]].append(row)
     representation: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in by["representation_share"]:
-        d = row["d"]
-        representation[d["attribute"]].append(
-            {
-                **row,
-                "group": d["group"],
-                "bar": _bar(
-                    row["value"],
-                    row["ci_low"],
-                    row["ci_high"],
-                    reference=d["reference"],
-                    tolerance=row["threshold"],
-                ),
-            }
-        )
+        representation[row["d"]["attribute"]].append(_share(row))
     exposure: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in by["exposure_share"]:
         d = row["d"]
-        exposure[f"{d['source']}: {d['attribute'].replace('_', ' ')}"].append(
-            {
-                **row,
-                "group": d["group"],
-                "bar": _bar(
-                    row["value"],
-                    row["ci_low"],
-                    row["ci_high"],
-                    reference=d["reference"],
-                    tolerance=row["threshold"],
-                ),
-            }
-        )
+        exposure[f"{d['source']}: {d['attribute'].replace('_', ' ')}"].append(_share(row))
     quality = []
     for metric in ("detection_rate", "gender_agreement"):
         for row in by[metric]:
