@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import CHROMEDRIVER, CHROMIUM, SCREENSHOTS, headless_chromium
 
 from catalog.iceberg import open_catalog
 from catalog.query import sql
@@ -32,19 +33,6 @@ from jobs.spec import parse_spec_text
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1000",
-)
-SCREENSHOTS = Path(__file__).parent / "benchmarks" / "out" / "screenshots"
 SCREEN_TEXT = "HARBOUR 1962"
 SENTENCE = "The harbour bridge opens today."
 WAIT = 30
@@ -173,18 +161,10 @@ def base_url(archive) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         _ensure_services()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, "--autoplay-policy=no-user-gesture-required"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    driver = headless_chromium(profile, "--autoplay-policy=no-user-gesture-required", console_log=True)
     driver.set_page_load_timeout(60)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     yield driver

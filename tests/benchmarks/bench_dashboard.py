@@ -51,8 +51,11 @@ import numpy as np
 import pyarrow as pa
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for entry in (REPO, REPO / "tests"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+from browser import CHROMEDRIVER, CHROMIUM, SCREENSHOTS, headless_chromium  # noqa: E402
 
 from catalog import schema  # noqa: E402
 from catalog.iceberg import append, open_catalog, replace_all  # noqa: E402
@@ -60,23 +63,11 @@ from catalog.settings import Settings  # noqa: E402
 from catalog.state import StateStore  # noqa: E402
 from indexes.build import build_index  # noqa: E402
 
+BUDGET_S = 1.0
+
 SHOTS_PER_ASSET = 50
 LABELS, OBJECTS, KEYFRAMES, DIM, RUNS = 1000, 80, 64, 32, 10
 REPEATS = 10
-SCREENSHOTS = REPO / "tests" / "benchmarks" / "out" / "screenshots"
-BUDGET_S = 1.0
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1000",
-)
 
 
 def columns(name: str, n: int, **given: Any) -> pa.Table:
@@ -362,8 +353,6 @@ def browser_figures(app: Any, profile: Path) -> dict[str, dict[str, float]]:
     """Navigation Timing of overview and explore in headless Chromium: first visit, then the median
     (and a screenshot of each, as it looks at this size)."""
     import uvicorn
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
     with socket.socket() as probe:
@@ -374,12 +363,7 @@ def browser_figures(app: Any, profile: Path) -> dict[str, dict[str, float]]:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver = headless_chromium(profile)
     timing = (
         "const n = performance.getEntriesByType('navigation')[0];"
         "return {response: n.responseEnd - n.startTime, dom: n.domContentLoadedEventEnd - n.startTime,"
