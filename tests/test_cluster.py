@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LIGHT_STAGES
+from ray_cluster import ray_env, start_node, wait_for_nodes
 
 from catalog.iceberg import open_catalog
 from catalog.query import sql
@@ -27,19 +28,6 @@ from catalog.state import StateStore
 from jobs.spec import load_spec
 
 pytestmark = pytest.mark.slow
-RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def ray_env() -> dict[str, str]:
-    # Multi-node needs this on; the namespace keeps what it opens on loopback. The nodes run
-    # with this environment's Python first on PATH, as they would in the project's image.
-    return {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_AUTH_MODE": "disabled",
-    }
 
 
 @pytest.fixture
@@ -50,24 +38,6 @@ def netns():
     subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
     yield ["ip", "netns", "exec", name]
     subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
-
-def start_node(netns: list[str], *args: str) -> subprocess.Popen:
-    """A Ray node in its own process group, so that killing it kills only it."""
-    command = [
-        *netns,
-        RAY,
-        "start",
-        "--node-ip-address=127.0.0.1",
-        "--num-cpus=2",
-        "--object-store-memory=300000000",
-        "--disable-usage-stats",
-        "--block",
-        *args,
-    ]
-    return subprocess.Popen(
-        command, env=ray_env(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
 
 
 @pytest.fixture
@@ -92,26 +62,6 @@ def cluster(netns: list[str]):
         if node.poll() is None:
             os.killpg(node.pid, signal.SIGKILL)
         node.wait()
-
-
-def wait_for_nodes(netns: list[str], address: str, count: int) -> None:
-    probe = (
-        "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
-        "print(sum(n['Alive'] for n in ray.nodes()))"
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        done = subprocess.run(
-            [*netns, sys.executable, "-c", probe, address],
-            env=ray_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if done.returncode == 0 and done.stdout.strip().splitlines()[-1] == str(count):
-            return
-        time.sleep(1)
-    raise AssertionError(f"the cluster at {address} never had {count} live nodes")
 
 
 def tapes(folder: Path, clip_writer, count: int) -> Path:

@@ -39,6 +39,7 @@ for entry in (REPO, REPO / "tests"):
         sys.path.insert(0, str(entry))
 
 from conftest import LIGHT_STAGES, write_clip  # noqa: E402
+from ray_cluster import start_node, wait_for_nodes  # noqa: E402
 
 from catalog.settings import Settings  # noqa: E402
 from catalog.state import StateStore  # noqa: E402
@@ -46,7 +47,6 @@ from jobs.spec import load_spec  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ARCHIVIST = str(BIN / "archivist")
-RAY = str(BIN / "ray")
 RUN_TIMEOUT = 900
 DISTRIBUTION = "distribution: {stage_every_assets: 2, stage_every_seconds: 1}\n"
 
@@ -192,58 +192,6 @@ def bench_resume(work: Path, source: Path, clips: int) -> dict:
 # -- 2. two nodes vs one -----------------------------------------------------------------------
 
 
-def cluster_env() -> dict[str, str]:
-    return base_env(Path(os.devnull), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1")
-
-
-def start_node(netns: list[str], temp_dir: Path, *args: str) -> subprocess.Popen:
-    command = [
-        *netns,
-        RAY,
-        "start",
-        "--node-ip-address=127.0.0.1",
-        "--num-cpus=2",
-        "--object-store-memory=300000000",
-        "--disable-usage-stats",
-        "--block",
-        *args,
-    ]
-    return subprocess.Popen(
-        command,
-        env=cluster_env(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_for_nodes(netns: list[str], address: str, count: int, nodes: list[subprocess.Popen]) -> None:
-    probe = (
-        "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
-        "print(sum(n['Alive'] for n in ray.nodes()))"
-    )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        for node in nodes:
-            if node.poll() is not None:
-                raise RuntimeError(f"a Ray node exited ({node.returncode}) while starting")
-        try:
-            done = subprocess.run(
-                [*netns, sys.executable, "-c", probe, address],
-                env=cluster_env(),
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-        except subprocess.TimeoutExpired:
-            continue
-        lines = done.stdout.strip().splitlines()
-        if done.returncode == 0 and lines and lines[-1] == str(count):
-            return
-        time.sleep(1)
-    raise RuntimeError(f"the cluster at {address} never had {count} live nodes")
-
-
 def run_on_cluster(work: Path, source: Path, nodes: int) -> dict:
     name = f"archivist-bench-{uuid.uuid4().hex[:8]}"
     netns = ["ip", "netns", "exec", name]
@@ -256,7 +204,6 @@ def run_on_cluster(work: Path, source: Path, nodes: int) -> dict:
         started.append(
             start_node(
                 netns,
-                temp_dir,
                 "--head",
                 "--port=6379",
                 "--include-dashboard=false",
@@ -265,7 +212,7 @@ def run_on_cluster(work: Path, source: Path, nodes: int) -> dict:
         )
         wait_for_nodes(netns, address, 1, started)
         if nodes == 2:
-            started.append(start_node(netns, temp_dir, f"--address={address}"))
+            started.append(start_node(netns, f"--address={address}"))
             wait_for_nodes(netns, address, 2, started)
         spec = spread_spec(work / f"nodes{nodes}.yaml", source)
         env = base_env(
@@ -324,8 +271,10 @@ def print_table(result: dict) -> None:
     widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
     for row in [head, *rows]:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)))
-    print(f"  assets resumed from staging: {r['assets_resumed']}, "
-          f"processed by the resumed run: {r['assets_processed']}")
+    print(
+        f"  assets resumed from staging: {r['assets_resumed']}, "
+        f"processed by the resumed run: {r['assets_processed']}"
+    )
     print()
     n = result["nodes"]
     print("2. Two nodes vs one (Ray cluster in a loopback-only netns; segment+keyframes 2 actors, spread)")
