@@ -56,7 +56,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from actors.fingerprint import sha256_of
 from actors.probe import describe, open_media, video_stream
 from actors.restore import Plan, Restorer, ShotMeter, check_params, make_plan, parse_ops
-from actors.storage import write_atomic
+from catalog.storage import write_atomic
 from actors.upscale import Upscaler
 from catalog.schema import REMASTER
 

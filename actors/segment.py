@@ -68,7 +68,7 @@ from av.video.reformatter import VideoReformatter
 from catalog.schema import ASSET_PROBE, ASSET_REF, SEGMENT_OUTPUT, SHOT, shot_id
 
 from .probe import MediaError, describe, open_media, video_stream
-from .storage import write_atomic
+from catalog.storage import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 
-from actors.storage import write_atomic
+from catalog.storage import write_atomic
 from catalog.iceberg import read, table
 from catalog.settings import Settings
 from indexes.construct import TARGET_RECALL, apply_search_params, build_in_process, calibrate

@@ -17,7 +17,7 @@ from typing import Any
 
 import fsspec
 
-from actors.storage import write_atomic
+from catalog.storage import write_atomic
 from catalog.settings import Settings
 
 

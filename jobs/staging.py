@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from actors.storage import write_atomic
+from catalog.storage import write_atomic
 from catalog.settings import Settings
 from catalog.state import StateStore
 from jobs.plan import ASSET_ROWS, BUSY_PREFIX

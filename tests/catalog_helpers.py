@@ -263,6 +263,6 @@ def write_catalog(
 
 
 def _write(path: str, data: bytes) -> None:
-    from actors.storage import write_atomic
+    from catalog.storage import write_atomic
 
     write_atomic(path, data)

@@ -28,7 +28,7 @@ import fsspec
 
 from actors.fingerprint import sha256_of
 from actors.remaster import MANIFEST_SCHEMA
-from actors.storage import write_atomic
+from catalog.storage import write_atomic
 from jobs.audit.config import C2paConfig
 
 C2PA_FORMATS = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}

@@ -149,7 +149,7 @@ def audit_run(
     summary = _summary(run_id, audit_id, rows, clock)
     if config.report:
         uri = settings.location("reports", run_id, "audit.html")
-        from actors.storage import write_atomic
+        from catalog.storage import write_atomic
 
         html = report.render({**context, "summary": summary, "rows": rows, "evidence": evidence})
         write_atomic(uri, html.encode(), options)
@@ -251,7 +251,7 @@ def _evidence(
     settings: Settings, run_id: str, output_uri: str, pair: identity.FacePair, evidence: dict[str, str]
 ) -> str:
     """Source and output face side by side, as a JPEG beside the report; the report embeds it too."""
-    from actors.storage import write_atomic
+    from catalog.storage import write_atomic
 
     height = 160
     crops = [
@@ -377,7 +377,7 @@ def _quality_rows(
         outcomes = pd.DataFrame(json.loads(fs.cat_file(path)))
     else:
         outcomes = bias.labelled_outcomes(analyzer)
-        from actors.storage import write_atomic
+        from catalog.storage import write_atomic
 
         write_atomic(uri, outcomes.to_json(orient="records").encode(), options)
     return bias.quality_parity(outcomes, config.bias, model=model)
