@@ -226,6 +226,49 @@ EMBEDDINGS = pa.schema(
     + PROVENANCE
 )
 
+# ---- Shared facts: embedding spaces and tag kinds, defined here once --------------------------------
+# Everything else (the row splitting, the indexes built after a run, which spaces a kind of query
+# searches, the filters) names these constants rather than spelling the strings again.
+
+VISUAL_SPACE = "visual"
+TEXT_SPACE = "text"
+CONCEPT_SPACE = "concept"
+EMBEDDING_SPACES: dict[str, str] = {
+    VISUAL_SPACE: "what a keyframe looks like: EfficientNet-Lite0 pooled features of the image",
+    TEXT_SPACE: "what a shot is said to show: MiniLM of its description (caption, tags, on-screen text, "
+    "transcript)",
+    CONCEPT_SPACE: "a keyframe placed in the text space (ConSE: the MiniLM vectors of its ImageNet tags, "
+    "weighted by their scores), so that words find images nobody described",
+}
+"""Every embedding space by its EMBEDDINGS ``space`` value, with what its vectors mean. Each space
+is one FAISS index; the order is the order indexes are built in."""
+EMBEDDING_COLUMNS: dict[str, tuple[str, str]] = {
+    VISUAL_SPACE: ("visual_embedding", "visual_model"),
+    TEXT_SPACE: ("text_embedding", "text_embedding_model"),
+    CONCEPT_SPACE: ("concept_embedding", "text_embedding_model"),
+}
+"""(vector column, column naming its model) of each space in the stages' shot rows (VISUAL, DESCRIPTION)."""
+
+IMAGENET_TAG = "imagenet"
+OBJECT_TAG = "object"
+ONSCREEN_TEXT_TAG = "text"
+TECHNICAL_TAG = "technical"
+TAG_KINDS: dict[str, str] = {
+    IMAGENET_TAG: "an ImageNet class of the whole keyframe (the visual stage's tags)",
+    OBJECT_TAG: "an object detected on the keyframe, with its box",
+    ONSCREEN_TEXT_TAG: "text read on screen (OCR), with its box",
+    TECHNICAL_TAG: "a technical condition of the shot (blank, monochrome, noisy, …)",
+}
+"""Every TAGS ``kind``, with what a row of that kind is. A query's ``tag`` filter matches every kind
+but objects (its ``object`` filter) and on-screen text."""
+DETECTION_TAG_COLUMNS: dict[str, tuple[str, str | None]] = {
+    OBJECT_TAG: ("objects", "objects_model"),
+    ONSCREEN_TEXT_TAG: ("texts", "text_model"),
+    TECHNICAL_TAG: ("technical", None),
+}
+"""(list-of-DETECTION column, column naming its model) of each tag kind a stage reports as detections."""
+# ---- end of the shared facts -------------------------------------------------------------------------
+
 REMASTERS = pa.schema(list(REMASTER) + PROVENANCE)
 
 # What the remaster stage adds to each asset row: its output rows, carried to the

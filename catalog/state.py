@@ -57,19 +57,21 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    stages: Mapped[list[RunStage]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    steps: Mapped[list[RunStep]] = relationship(back_populates="run", cascade="all, delete-orphan")
 
 
-class RunStage(Base):
-    __tablename__ = "archivist_run_stages"
+class RunStep(Base):
+    """What one step of a run (discover, a pipeline stage, the commit, an index) did and cost."""
+
+    __tablename__ = "archivist_run_steps"
 
     run_id: Mapped[str] = mapped_column(ForeignKey("archivist_runs.run_id"), primary_key=True)
-    stage: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)
     rows: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
-    run: Mapped[Run] = relationship(back_populates="stages")
+    run: Mapped[Run] = relationship(back_populates="steps")
 
 
 class AssetState(Base):
@@ -80,10 +82,10 @@ class AssetState(Base):
     asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     pipeline_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     uri: Mapped[str] = mapped_column(Text)
-    # 'staged': results written to `staged_uri`, not yet committed; then 'ok' or 'failed'.
+    # 'spooled': results written to `spool_uri`, not yet committed; then 'ok' or 'failed'.
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
-    staged_uri: Mapped[str | None] = mapped_column(Text)
+    spool_uri: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -127,9 +129,9 @@ class StateStore:
             )
         return run_id
 
-    def record_stage(self, run_id: str, stage: str, *, rows: int, failures: int, seconds: float) -> None:
+    def record_step(self, run_id: str, step: str, *, rows: int, failures: int, seconds: float) -> None:
         with Session(self.engine) as session, session.begin():
-            session.merge(RunStage(run_id=run_id, stage=stage, rows=rows, failures=failures, seconds=seconds))
+            session.merge(RunStep(run_id=run_id, step=step, rows=rows, failures=failures, seconds=seconds))
 
     def finish_run(
         self, run_id: str, status: str, *, summary: dict[str, Any] | None = None, error: str | None = None
@@ -142,18 +144,18 @@ class StateStore:
         with Session(self.engine, expire_on_commit=False) as session:
             run = session.get(Run, run_id)
             if run is not None:
-                _ = run.stages
+                _ = run.steps
             return run
 
     def runs(self, *, job: str | None = None, limit: int = 20) -> list[Run]:
-        """The latest runs, newest first, with their stages."""
+        """The latest runs, newest first, with their steps."""
         query = select(Run).order_by(Run.started_at.desc()).limit(limit)
         if job is not None:
             query = query.where(Run.job == job)
         with Session(self.engine, expire_on_commit=False) as session:
             runs = list(session.scalars(query))
             for run in runs:
-                _ = run.stages
+                _ = run.steps
             return runs
 
     def settled(
@@ -197,23 +199,23 @@ class StateStore:
             for uri, version, asset_id in rows:
                 session.merge(Fingerprint(uri=uri, version=version, asset_id=asset_id))
 
-    def stage(
-        self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]], staged_uri: str
+    def spool(
+        self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]], spool_uri: str
     ) -> None:
-        """Record assets whose results are written to `staged_uri` but not yet committed:
+        """Record assets whose results are written to `spool_uri` but not yet committed:
         a run that dies now leaves them for the next run to commit, not to redo."""
-        self._record(run_id, pipeline_version, assets, status="staged", staged_uri=staged_uri)
+        self._record(run_id, pipeline_version, assets, status="spooled", spool_uri=spool_uri)
 
-    def staged(self, pipeline_version: str, *, for_run: str | None = None) -> dict[str, str]:
-        """Assets staged under this pipeline version and not committed: asset_id → staged_uri.
+    def spooled(self, pipeline_version: str, *, for_run: str | None = None) -> dict[str, str]:
+        """Assets spooled under this pipeline version and not committed: asset_id → spool_uri.
 
         With `for_run`, only what that run may commit: its own, and what runs that are no
         longer running left behind (a run of another job going on at the same time keeps its own).
         """
         query = (
-            select(AssetState.asset_id, AssetState.staged_uri)
+            select(AssetState.asset_id, AssetState.spool_uri)
             .join(Run, Run.run_id == AssetState.run_id, isouter=True)
-            .where(AssetState.pipeline_version == pipeline_version, AssetState.status == "staged")
+            .where(AssetState.pipeline_version == pipeline_version, AssetState.status == "spooled")
         )
         if for_run is not None:
             query = query.where(
@@ -224,7 +226,7 @@ class StateStore:
 
     def settle(self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]]) -> None:
         """Record assets as finished; called only after their rows are committed."""
-        self._record(run_id, pipeline_version, assets, status=None, staged_uri=None)
+        self._record(run_id, pipeline_version, assets, status=None, spool_uri=None)
 
     def _record(
         self,
@@ -233,7 +235,7 @@ class StateStore:
         assets: Iterable[dict[str, Any]],
         *,
         status: str | None,
-        staged_uri: str | None,
+        spool_uri: str | None,
     ) -> None:
         now = utcnow()
         with Session(self.engine) as session, session.begin():
@@ -245,7 +247,7 @@ class StateStore:
                         uri=asset["uri"],
                         status=status or asset["status"],
                         error=asset.get("error"),
-                        staged_uri=staged_uri,
+                        spool_uri=spool_uri,
                         run_id=run_id,
                         updated_at=now,
                     )

@@ -59,9 +59,9 @@ def run_row(run: Any) -> dict[str, Any]:
         "assets_failed": assets.get("failed"),
         "assets_skipped": assets.get("skipped"),
         "shots": summary.get("shots"),
-        "stages": {
-            s.stage: {"rows": s.rows, "failures": s.failures, "seconds": round(s.seconds, 3)}
-            for s in run.stages
+        "steps": {
+            s.step: {"rows": s.rows, "failures": s.failures, "seconds": round(s.seconds, 3)}
+            for s in run.steps
         },
         "error": run.error,
     }

@@ -23,7 +23,7 @@ from jobs.plan import describe_plan, fingerprint_plan, stage_bindings
 from jobs.ray_runtime import ensure_ray
 from jobs.rows import failed_assets
 from jobs.spec import JobSpec
-from jobs.staging import AssetAssembler, Stager, discard, read_staged
+from jobs.spool import AssetAssembler, Spooler, discard, read_spooled
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,10 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             exclude=spec.source.exclude,
             storage_options=source_options,
         )
-    _record_stage(state, run_id, "discover", rows=len(found), failures=0, seconds=clock.seconds["discover"])
+    _record_step(state, run_id, "discover", rows=len(found), failures=0, seconds=clock.seconds["discover"])
 
     assets, unreadable = _fingerprint(found, state, settings, source_options, clock)
-    _record_stage(
+    _record_step(
         state,
         run_id,
         "fingerprint",
@@ -98,7 +98,7 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
 
     ids = [a["asset_id"] for a in assets]
     settled = state.settled(version, ids, retry_failed=spec.retry_failed)
-    adopted = state.staged(version, for_run=run_id)  # staged by a run that died before its commit
+    adopted = state.spooled(version, for_run=run_id)  # staged by a run that died before its commit
     todo = [a for a in assets if a["asset_id"] not in settled and a["asset_id"] not in adopted]
     log.info(
         "run %s: %d assets found, %d done before, %d staged by an earlier run, %d to process",
@@ -109,31 +109,31 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         len(todo),
     )
 
-    stager = Stager(
+    spooler = Spooler(
         settings,
         state,
         run_id=run_id,
         pipeline_version=version,
-        flush_assets=spec.distribution.stage_every_assets,
-        flush_seconds=spec.distribution.stage_every_seconds,
+        flush_assets=spec.distribution.spool_every_assets,
+        flush_seconds=spec.distribution.spool_every_seconds,
     )
     if unreadable:
-        stager.add_tables({"assets": failed_assets(unreadable, run_id=run_id, pipeline_version=version)})
+        spooler.add_tables({"assets": failed_assets(unreadable, run_id=run_id, pipeline_version=version)})
     bindings = stage_bindings(spec, settings)
     if todo:
         with clock("start ray"):
             ensure_ray(settings)
         with clock("describe"):
-            _describe(describe_plan(todo, bindings), stager)
-        for part, seconds in stager.busy.items():  # a failed asset fails in segment, once
-            failures = stager.failed - len(unreadable) if part == "segment" else 0
-            rows = len(todo) if part == "speech" else stager.shots
-            _record_stage(state, run_id, part, rows=rows, failures=failures, seconds=seconds)
+            _describe(describe_plan(todo, bindings), spooler)
+        for part, seconds in spooler.busy.items():  # a failed asset fails in segment, once
+            failures = spooler.failed - len(unreadable) if part == "segment" else 0
+            rows = len(todo) if part == "speech" else spooler.shots
+            _record_step(state, run_id, part, rows=rows, failures=failures, seconds=seconds)
 
     catalog = open_catalog(settings)
-    staged = state.staged(version, for_run=run_id)
+    staged = state.spooled(version, for_run=run_id)
     with clock("commit"):
-        tables = read_staged(settings, staged)
+        tables = read_spooled(settings, staged)
         for name in _commit_order(bindings):
             rows = tables.get(name, TABLES[name].empty_table())
             replace_assets(catalog, name, rows, staged, run_id=run_id)
@@ -142,18 +142,18 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
                 run_id, version, tables["assets"].select(["asset_id", "uri", "status", "error"]).to_pylist()
             )
             discard(settings, staged.values())
-    _record_stage(state, run_id, "commit", rows=len(staged), failures=0, seconds=clock.seconds["commit"])
+    _record_step(state, run_id, "commit", rows=len(staged), failures=0, seconds=clock.seconds["commit"])
 
     indexes = []
     if staged:
         with clock("duplicates"):
             duplicated = refresh_dup_groups(catalog, run_id=run_id)
-        _record_stage(
+        _record_step(
             state, run_id, "duplicates", rows=duplicated, failures=0, seconds=clock.seconds["duplicates"]
         )
         with clock("index"):
             indexes = [v for v in (build_index(catalog, settings, space=s) for s in INDEXED_SPACES) if v]
-        _record_stage(
+        _record_step(
             state,
             run_id,
             "index",
@@ -179,7 +179,7 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         "shots": tables["shots"].num_rows if "shots" in tables else 0,
         "seconds": {
             **{k: round(v, 3) for k, v in clock.seconds.items()},
-            **{f"{k} (busy)": round(v, 3) for k, v in stager.busy.items()},
+            **{f"{k} (busy)": round(v, 3) for k, v in spooler.busy.items()},
             "total": round(time.perf_counter() - started, 3),
         },
         "failed": failed,
@@ -206,14 +206,14 @@ def _audit(
             return {"error": f"{type(exc).__name__}: {exc}"}
     flagged = sum(counts["flagged"] for counts in audited["audits"].values())
     checked = sum(counts["checked"] for counts in audited["audits"].values())
-    _record_stage(state, run_id, "audit", rows=checked, failures=flagged, seconds=clock.seconds["audit"])
+    _record_step(state, run_id, "audit", rows=checked, failures=flagged, seconds=clock.seconds["audit"])
     return {"checked": checked, "flagged": flagged, "report": audited.get("report")}
 
 
-def _record_stage(
+def _record_step(
     state: StateStore, run_id: str, stage: str, *, rows: int, failures: int, seconds: float
 ) -> None:
-    state.record_stage(run_id, stage, rows=rows, failures=failures, seconds=seconds)
+    state.record_step(run_id, stage, rows=rows, failures=failures, seconds=seconds)
     log.info(
         "stage %s: %d rows, %d failures, %.2f s",
         stage,
@@ -231,13 +231,13 @@ def _commit_order(bindings: list) -> list[str]:
     return sorted(owned - {"assets"}) + ["assets"]
 
 
-def _describe(ds: Any, stager: Stager) -> None:
+def _describe(ds: Any, spooler: Spooler) -> None:
     """Stream the plan's output into staging, asset by asset as each completes."""
     assembler = AssetAssembler()
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         for asset_rows in assembler.add(batch.drop_columns(["keyframe_jpeg"])):
-            stager.add(asset_rows)
-    stager.flush()
+            spooler.add(asset_rows)
+    spooler.flush()
     if assembler.incomplete():
         raise RuntimeError(f"the plan lost rows of assets {assembler.incomplete()}")
 

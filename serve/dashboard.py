@@ -809,13 +809,13 @@ def run_row(run: Run) -> dict[str, Any]:
     rank = {name: i for i, name in enumerate(STAGE_ORDER)}
     stages = [
         {
-            "stage": s.stage,
+            "stage": s.step,
             "rows": s.rows,
             "failures": s.failures,
             "seconds": s.seconds,
             "rate": s.rows / s.seconds if s.seconds >= 0.01 else None,
         }
-        for s in sorted(run.stages, key=lambda s: (rank.get(s.stage, len(rank)), s.stage))
+        for s in sorted(run.steps, key=lambda s: (rank.get(s.step, len(rank)), s.step))
     ]
     assets = summary.get("assets", {})
     shots = summary.get("shots")

@@ -105,11 +105,11 @@ def test_state_skips_done_assets_and_retries_failed_only_when_asked(settings: Se
     assert state.settled("p1", ["ok1", "bad", "new"]) == {"ok1", "bad"}
     assert state.settled("p1", ["ok1", "bad", "new"], retry_failed=True) == {"ok1"}
     assert state.settled("p2", ["ok1"]) == set()
-    state.record_stage(run_id, "segment", rows=4, failures=1, seconds=2.0)
+    state.record_step(run_id, "segment", rows=4, failures=1, seconds=2.0)
     state.finish_run(run_id, "succeeded", summary={"shots": 4})
     run = state.run(run_id)
     assert run.status == "succeeded" and run.finished_at is not None
-    assert [(s.stage, s.rows, s.failures) for s in run.stages] == [("segment", 4, 1)]
+    assert [(s.step, s.rows, s.failures) for s in run.steps] == [("segment", 4, 1)]
 
 
 def test_state_migrations_run_again_harmlessly(settings: Settings) -> None:

@@ -85,7 +85,7 @@ stages:
     ocr: {{enabled: false}}
     faces: {{enabled: false}}
     safety: {{enabled: false}}
-distribution: {{stage_every_assets: 2, stage_every_seconds: 1}}
+distribution: {{spool_every_assets: 2, spool_every_seconds: 1}}
 """)
     return path
 
@@ -138,7 +138,7 @@ def test_losing_the_worker_node_mid_run_loses_nothing(
     version = load_spec(spec).pipeline_version()
     run = run_on(cluster, spec, home)
     deadline = time.monotonic() + 600
-    while len(state.staged(version)) < 2:
+    while len(state.spooled(version)) < 2:
         assert run.poll() is None, run.communicate()[1][-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.05)

@@ -287,10 +287,10 @@ def test_a_running_job_updates_live(browser, base_url: str, archive) -> None:
     store = StateStore(archive["settings"].catalog_url_resolved)
     run_id = store.start_run("watched", {}, "p-live")
     try:
-        store.record_stage(run_id, "discover", rows=3, failures=0, seconds=0.1)
+        store.record_step(run_id, "discover", rows=3, failures=0, seconds=0.1)
         open_page(browser, f"{base_url}/dashboard/runs/{run_id}")
         assert text(browser, '#live [data-field="stages"]') == "1"
-        store.record_stage(run_id, "fingerprint", rows=3, failures=0, seconds=0.4)
+        store.record_step(run_id, "fingerprint", rows=3, failures=0, seconds=0.4)
         wait_for(browser, lambda d: text(d, '#live [data-field="stages"]') == "2", "the page follows the run")
         assert "fingerprint: 3 rows" in text(browser, '#live [data-field="stage-list"]')
         screenshot(browser, "run-live")

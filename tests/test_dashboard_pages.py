@@ -54,8 +54,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     store = StateStore(settings.catalog_url_resolved)
     first = store.start_run("nightly", {}, "p1")
-    store.record_stage(first, "segment", rows=13, failures=1, seconds=2.0)
-    store.record_stage(first, "visual", rows=13, failures=0, seconds=0.5)
+    store.record_step(first, "segment", rows=13, failures=1, seconds=2.0)
+    store.record_step(first, "visual", rows=13, failures=0, seconds=0.5)
     failed = {"uri": "/footage/broken.mp4", "error": "MediaError: FFmpeg cannot open it as media"}
     store.finish_run(
         first,
@@ -65,8 +65,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> dict:
     second = store.start_run("nightly", {}, "p1")
     store.finish_run(second, "failed", error="RuntimeError: the cluster went away")
     running = store.start_run("tapes", {}, "p1")
-    store.record_stage(running, "discover", rows=4, failures=0, seconds=0.1)
-    store.stage(running, "p1", [{"asset_id": "a" * 64, "uri": "/tapes/one.mp4", "status": "ok"}], "staged/x")
+    store.record_step(running, "discover", rows=4, failures=0, seconds=0.1)
+    store.spool(running, "p1", [{"asset_id": "a" * 64, "uri": "/tapes/one.mp4", "status": "ok"}], "staged/x")
 
     evidence = root / "home" / "reports" / "r1" / "evidence" / "face.jpg"
     evidence.parent.mkdir(parents=True)
@@ -209,7 +209,7 @@ def test_a_running_job_shows_live_progress(client: TestClient, archive) -> None:
     assert "Live progress" in page.text and re.search(r'data-field="staged">1<', page.text)
     progress = client.get(f"/dashboard/runs/{running}/progress").json()
     assert progress["status"] == "running" and progress["staged"] == 1
-    archive["store"].record_stage(running, "fingerprint", rows=4, failures=0, seconds=0.3)
+    archive["store"].record_step(running, "fingerprint", rows=4, failures=0, seconds=0.3)
     progress = client.get(f"/dashboard/runs/{running}/progress").json()
     assert [s["stage"] for s in progress["stages"]] == ["discover", "fingerprint"]
 

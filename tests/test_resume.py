@@ -32,7 +32,7 @@ def test_a_killed_run_resumes_exactly(ray_session, home: Path, tmp_path: Path, c
     spec_path = tmp_path / "nightly.yaml"
     spec_path.write_text(
         f"name: nightly\nsource: {{uri: {source}}}\n"
-        "distribution: {stage_every_assets: 2, stage_every_seconds: 1}\n"
+        "distribution: {spool_every_assets: 2, spool_every_seconds: 1}\n"
         f"stages:\n{LIGHT_STAGES}"
     )
     settings = Settings()
@@ -47,14 +47,14 @@ def test_a_killed_run_resumes_exactly(ray_session, home: Path, tmp_path: Path, c
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
-    while len(state.staged(version)) < 4:
+    while len(state.spooled(version)) < 4:
         assert driver.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline, "nothing was staged in time"
         time.sleep(0.05)
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
 
-    staged = state.staged(version)
+    staged = state.spooled(version)
     assert 4 <= len(staged) < CLIPS
     catalog = open_catalog(settings)
     assert sql(catalog, "SELECT count(*) AS n FROM assets")["n"][0].as_py() == 0  # nothing half-committed
@@ -72,4 +72,4 @@ def test_a_killed_run_resumes_exactly(ray_session, home: Path, tmp_path: Path, c
     shot_counts = sql(catalog, "SELECT sum(shot_count) AS n FROM assets")["n"][0].as_py()
     assert shot_counts == resumed["shots"] >= 2 * CLIPS
     assert sql(catalog, "SELECT count(*) AS n FROM assets")["n"][0].as_py() == CLIPS
-    assert state.staged(version) == {}
+    assert state.spooled(version) == {}

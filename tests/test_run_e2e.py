@@ -85,7 +85,7 @@ def test_the_run_is_recorded_with_its_stages(archive: dict) -> None:
     settings = archive["settings"]
     run = StateStore(settings.catalog_url_resolved).run(archive["summary"]["run_id"])
     assert run.status == "succeeded"
-    stages = {s.stage: s for s in run.stages}
+    stages = {s.step: s for s in run.steps}
     expected = {
         "discover",
         "fingerprint",

@@ -78,7 +78,7 @@ def test_two_scheduler_processes_run_a_job_once(home: Path, footage: Path, tmp_p
     assert [r.status for r in runs] == ["succeeded"], outputs
     history = CliRunner().invoke(app, ["jobs", "history", "--job", "nightly", "--json"])
     (row,) = json.loads(history.stdout)
-    assert row["assets_ok"] == 2 and row["stages"]["segment"]["rows"] == row["shots"] > 0
+    assert row["assets_ok"] == 2 and row["steps"]["segment"]["rows"] == row["shots"] > 0
 
 
 @pytest.mark.parametrize(

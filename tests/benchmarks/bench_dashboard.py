@@ -295,7 +295,7 @@ def fill(settings: Settings, shots: int, seed: int = 0) -> None:
     build_index(catalog, settings, space="visual")
     for run_id in run_ids:
         for stage, seconds in (("discover", 1.0), ("segment", 300.0), ("visual", 120.0), ("commit", 20.0)):
-            store.record_stage(run_id, stage, rows=shots // RUNS, failures=0, seconds=seconds)
+            store.record_step(run_id, stage, rows=shots // RUNS, failures=0, seconds=seconds)
         store.finish_run(
             run_id,
             "succeeded",

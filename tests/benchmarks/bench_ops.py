@@ -48,7 +48,7 @@ from jobs.spec import load_spec  # noqa: E402
 BIN = Path(sys.executable).parent
 ARCHIVIST = str(BIN / "archivist")
 RUN_TIMEOUT = 900
-DISTRIBUTION = "distribution: {stage_every_assets: 2, stage_every_seconds: 1}\n"
+DISTRIBUTION = "distribution: {spool_every_assets: 2, spool_every_seconds: 1}\n"
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:
@@ -156,7 +156,7 @@ def bench_resume(work: Path, source: Path, clips: int) -> dict:
     )
     try:
         deadline = time.monotonic() + RUN_TIMEOUT
-        while len(state.staged(version)) < target:
+        while len(state.spooled(version)) < target:
             if driver.poll() is not None:
                 raise RuntimeError(
                     f"the run ended before it could be killed:\n{driver.stderr.read()[-3000:]}"
@@ -167,7 +167,7 @@ def bench_resume(work: Path, source: Path, clips: int) -> dict:
         killed_after = time.perf_counter() - started
     finally:
         kill_group(driver)
-    staged_at_kill = len(state.staged(version))
+    staged_at_kill = len(state.spooled(version))
 
     resumed_wall, resumed = run_cli(spec, env)
     assets = resumed["assets"]

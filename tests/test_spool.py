@@ -8,7 +8,7 @@ from catalog import schema
 from catalog.settings import Settings
 from catalog.state import StateStore
 from jobs.plan import ASSET_ROWS, BUSY_PREFIX
-from jobs.staging import AssetAssembler, Stager, discard, read_staged
+from jobs.spool import AssetAssembler, Spooler, discard, read_spooled
 
 
 def described(asset_id: str, shots: int, *, failed: bool = False) -> pa.Table:
@@ -44,32 +44,32 @@ def test_an_asset_is_complete_only_when_all_its_rows_arrived() -> None:
 
 def test_staged_assets_are_recorded_and_read_back_whole(settings: Settings) -> None:
     state = StateStore(settings.catalog_url_resolved)
-    stager = Stager(settings, state, run_id="r1", pipeline_version="p1", flush_assets=2)
+    spooler = Spooler(settings, state, run_id="r1", pipeline_version="p1", flush_assets=2)
     for table in (described("a", 3), described("b", 2), described("c", 0, failed=True)):
-        stager.add(table)
-    stager.flush()
-    staged = state.staged("p1")
+        spooler.add(table)
+    spooler.flush()
+    staged = state.spooled("p1")
     assert set(staged) == {"a", "b", "c"} and len(set(staged.values())) == 2  # two chunks
-    assert stager.shots == 5 and stager.failed == 1 and stager.busy["segment"] == 3.0
-    tables = read_staged(settings, staged)
+    assert spooler.shots == 5 and spooler.failed == 1 and spooler.busy["segment"] == 3.0
+    tables = read_spooled(settings, staged)
     assert tables["shots"].num_rows == 5
     assert sorted(tables["assets"]["status"].to_pylist()) == ["failed", "ok", "ok"]
     assert state.settled("p1", ["a"]) == set()  # staged is not done
 
     only_a = {"a": staged["a"]}
-    assert read_staged(settings, only_a)["shots"].num_rows == 3
+    assert read_spooled(settings, only_a)["shots"].num_rows == 3
     discard(settings, staged.values())
-    assert read_staged(settings, staged) == {}
+    assert read_spooled(settings, staged) == {}
 
 
 def test_a_run_adopts_what_finished_runs_staged_but_not_what_running_ones_did(settings: Settings) -> None:
     state = StateStore(settings.catalog_url_resolved)
     crashed = state.start_run("nightly", {}, "p1")
     busy = state.start_run("weekly", {}, "p1")
-    state.stage(crashed, "p1", [{"asset_id": "a", "uri": "/a", "status": "ok"}], "chunk-a")
-    state.stage(busy, "p1", [{"asset_id": "b", "uri": "/b", "status": "ok"}], "chunk-b")
+    state.spool(crashed, "p1", [{"asset_id": "a", "uri": "/a", "status": "ok"}], "chunk-a")
+    state.spool(busy, "p1", [{"asset_id": "b", "uri": "/b", "status": "ok"}], "chunk-b")
     state.finish_run(crashed, "abandoned")
     me = state.start_run("nightly", {}, "p1")
-    assert state.staged("p1", for_run=me) == {"a": "chunk-a"}
-    assert state.staged("p1", for_run=busy) == {"a": "chunk-a", "b": "chunk-b"}
-    assert set(state.staged("p1")) == {"a", "b"}
+    assert state.spooled("p1", for_run=me) == {"a": "chunk-a"}
+    assert state.spooled("p1", for_run=busy) == {"a": "chunk-a", "b": "chunk-b"}
+    assert set(state.spooled("p1")) == {"a", "b"}

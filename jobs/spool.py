@@ -1,9 +1,9 @@
-"""Staging: a run's results, asset by asset, on durable storage before the commit.
+"""The spool: a run's results, asset by asset, on durable storage before the commit.
 
-A run writes each finished asset's catalog rows to its staging area and
-records the asset as 'staged'. The commit then adds everything staged in one
-Iceberg commit per table. A run killed half-way loses only the assets in
-flight: the next run of the same pipeline version adopts what was staged and
+A run writes each finished asset's catalog rows to its spool and records the
+asset as 'spooled'. The commit then adds everything spooled in one Iceberg
+commit per table. A run killed half-way loses only the assets in flight: the
+next run of the same pipeline version adopts what was spooled and
 processes only the rest, so resuming is exact and no reader ever sees a
 partial run.
 """
@@ -49,8 +49,8 @@ class AssetAssembler:
         return sorted(self.pending)
 
 
-class Stager:
-    """Writes finished assets' catalog rows to the run's staging area in chunks."""
+class Spooler:
+    """Writes finished assets' catalog rows to the run's spool in chunks."""
 
     def __init__(
         self,
@@ -93,7 +93,7 @@ class Stager:
         self.last_flush = time.monotonic()
 
     def _write(self, tables: dict[str, pa.Table]) -> None:
-        chunk = self.settings.location("staging", self.run_id, f"{self.chunks:05d}")
+        chunk = self.settings.location("spool", self.run_id, f"{self.chunks:05d}")
         self.chunks += 1
         options = self.settings.storage_options()
         for name, rows in tables.items():
@@ -103,15 +103,15 @@ class Stager:
         self.shots += tables["shots"].num_rows if "shots" in tables else 0
         assets = tables["assets"].select(["asset_id", "uri", "status", "error"]).to_pylist()
         self.failed += sum(a["status"] == "failed" for a in assets)
-        self.state.stage(self.run_id, self.pipeline_version, assets, chunk)
+        self.state.spool(self.run_id, self.pipeline_version, assets, chunk)
 
 
-def read_staged(settings: Settings, staged: dict[str, str]) -> dict[str, pa.Table]:
-    """Every table's staged rows for these assets (asset_id → chunk), ready to commit."""
+def read_spooled(settings: Settings, spooled: dict[str, str]) -> dict[str, pa.Table]:
+    """Every table's spooled rows for these assets (asset_id → chunk), ready to commit."""
     options = settings.storage_options()
-    wanted = pa.array(sorted(staged), pa.string())
+    wanted = pa.array(sorted(spooled), pa.string())
     parts: dict[str, list[pa.Table]] = defaultdict(list)
-    for chunk in sorted(set(staged.values())):
+    for chunk in sorted(set(spooled.values())):
         fs, root = fsspec.core.url_to_fs(chunk, **options)
         for path in sorted(fs.glob(f"{root}/*.parquet")):
             with fs.open(path, "rb") as handle:
@@ -122,7 +122,7 @@ def read_staged(settings: Settings, staged: dict[str, str]) -> dict[str, pa.Tabl
 
 
 def discard(settings: Settings, chunks: Iterable[str]) -> None:
-    """Remove committed staging chunks; what cannot be removed is only wasted space."""
+    """Remove committed spool chunks; what cannot be removed is only wasted space."""
     options = settings.storage_options()
     for chunk in set(chunks):
         fs, root = fsspec.core.url_to_fs(chunk, **options)
