@@ -237,8 +237,8 @@ EMBEDDING_SPACES: dict[str, str] = {
     VISUAL_SPACE: "what a keyframe looks like: EfficientNet-Lite0 pooled features of the image",
     TEXT_SPACE: "what a shot is said to show: MiniLM of its description (caption, tags, on-screen text, "
     "transcript)",
-    CONCEPT_SPACE: "a keyframe placed in the text space (ConSE: the MiniLM vectors of its ImageNet tags, "
-    "weighted by their scores), so that words find images nobody described",
+    CONCEPT_SPACE: "a keyframe placed in the text space (ConSE: the score-weighted MiniLM vectors of its "
+    "ImageNet tags and detected objects), so that words find images nobody described",
 }
 """Every embedding space by its EMBEDDINGS ``space`` value, with what its vectors mean. Each space
 is one FAISS index; the order is the order indexes are built in."""
@@ -257,7 +257,8 @@ TAG_KINDS: dict[str, str] = {
     IMAGENET_TAG: "an ImageNet class of the whole keyframe (the visual stage's tags)",
     OBJECT_TAG: "an object detected on the keyframe, with its box",
     ONSCREEN_TEXT_TAG: "text read on screen (OCR), with its box",
-    TECHNICAL_TAG: "a technical condition of the shot (blank, monochrome, noisy, …)",
+    TECHNICAL_TAG: "a measured condition of the shot (monochrome, grainy, blurry, underexposed, sd, "
+    "blank, …)",
 }
 """Every TAGS ``kind``, with what a row of that kind is. A query's ``tag`` filter matches every kind
 but objects (its ``object`` filter) and on-screen text."""
