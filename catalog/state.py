@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    func,
     or_,
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from catalog.races import tolerate_first_use_race
 
@@ -57,7 +59,9 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    steps: Mapped[list[RunStep]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    steps: Mapped[list[RunStep]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="(RunStep.position, RunStep.step)"
+    )
 
 
 class RunStep(Base):
@@ -70,6 +74,8 @@ class RunStep(Base):
     rows: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # 1 for the run's first step, then in the order they were first recorded (migration 0004).
+    position: Mapped[int] = mapped_column(Integer, default=lambda context: _next_step_position(context))
 
     run: Mapped[Run] = relationship(back_populates="steps")
 
@@ -252,3 +258,97 @@ class StateStore:
                         updated_at=now,
                     )
                 )
+
+    # -- reads as plain data, for the packages that show run state (the dashboard) -----------------
+
+    def run_record(self, run_id: str) -> RunRecord | None:
+        """One run and its steps, in the order the run recorded them."""
+        with Session(self.engine) as session:
+            run = session.scalar(select(Run).options(selectinload(Run.steps)).where(Run.run_id == run_id))
+            return None if run is None else RunRecord.of(run)
+
+    def run_records(self, *, job: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first, each with its steps in the order it recorded them."""
+        query = select(Run).options(selectinload(Run.steps)).order_by(Run.started_at.desc()).limit(limit)
+        if job is not None:
+            query = query.where(Run.job == job)
+        with Session(self.engine) as session:
+            return [RunRecord.of(run) for run in session.scalars(query)]
+
+    def run_count(self, *, job: str | None = None) -> int:
+        query = select(func.count()).select_from(Run)
+        if job is not None:
+            query = query.where(Run.job == job)
+        with Session(self.engine) as session:
+            return int(session.scalar(query) or 0)
+
+    def failed_assets(self, run_id: str) -> list[dict[str, str | None]]:
+        """The assets a run failed on, as the asset state holds them: their URI and error."""
+        query = select(AssetState.uri, AssetState.error).where(
+            AssetState.run_id == run_id, AssetState.status == "failed"
+        )
+        with Session(self.engine) as session:
+            return [{"uri": uri, "error": error} for uri, error in session.execute(query)]
+
+    def spooled_count(self, run_id: str) -> int:
+        """How many assets a run has spooled whose rows are not committed yet."""
+        query = (
+            select(func.count())
+            .select_from(AssetState)
+            .where(AssetState.run_id == run_id, AssetState.status == "spooled")
+        )
+        with Session(self.engine) as session:
+            return int(session.scalar(query) or 0)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one step of a run did and cost, as plain data."""
+
+    step: str
+    rows: int
+    failures: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as plain data: times in UTC, its steps in the order it recorded them."""
+
+    run_id: str
+    job: str
+    spec: dict[str, Any]
+    pipeline_version: str
+    status: str
+    error: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    summary: dict[str, Any]
+    steps: tuple[StepRecord, ...]
+
+    @classmethod
+    def of(cls, run: Run) -> RunRecord:
+        return cls(
+            run_id=run.run_id,
+            job=run.job,
+            spec=dict(run.spec or {}),
+            pipeline_version=run.pipeline_version,
+            status=run.status,
+            error=run.error,
+            started_at=as_utc(run.started_at),
+            finished_at=as_utc(run.finished_at) if run.finished_at else None,
+            summary=dict(run.summary or {}),
+            steps=tuple(StepRecord(s.step, s.rows, s.failures, s.seconds) for s in run.steps),
+        )
+
+
+def as_utc(when: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; they were written in UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _next_step_position(context: Any) -> int:
+    """A new step's place in its run: after every step the run recorded before it."""
+    run_id = context.get_current_parameters()["run_id"]
+    query = select(func.coalesce(func.max(RunStep.position), 0) + 1).where(RunStep.run_id == run_id)
+    return int(context.connection.execute(query).scalar_one())
