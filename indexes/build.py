@@ -27,9 +27,10 @@ import pyarrow.parquet as pq
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 
-from catalog.storage import write_atomic
 from catalog.iceberg import read, table
+from catalog.schema import VISUAL_SPACE
 from catalog.settings import Settings
+from catalog.storage import write_atomic
 from indexes.construct import TARGET_RECALL, apply_search_params, build_in_process, calibrate
 from indexes.faiss_backend import gpu_count, load_faiss
 from indexes.layout import DEFAULT_MEMORY_BUDGET, IndexPlan, choose_layout
@@ -66,7 +67,7 @@ def build_index(
     catalog: SqlCatalog,
     settings: Settings,
     *,
-    space: str = "visual",
+    space: str = VISUAL_SPACE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     shard_rows: int = SHARD_ROWS,
 ) -> IndexVersion | None:

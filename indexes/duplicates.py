@@ -16,14 +16,14 @@ from pyiceberg.expressions import EqualTo
 
 from actors.duplicates import group_duplicates
 from catalog.iceberg import read, replace_all
-from catalog.schema import DUP_GROUPS
+from catalog.schema import DUP_GROUPS, VISUAL_SPACE
 
 
 def refresh_dup_groups(catalog: SqlCatalog, *, run_id: str) -> int:
     """Regroup every shot; returns how many shots have at least one duplicate."""
     shots = read(catalog, "shots", columns=("shot_id", "phash", "is_blank")).to_pylist()
     vectors = read(
-        catalog, "embeddings", columns=("shot_id", "vector"), row_filter=EqualTo("space", "visual")
+        catalog, "embeddings", columns=("shot_id", "vector"), row_filter=EqualTo("space", VISUAL_SPACE)
     )
     by_shot = dict(zip(vectors["shot_id"].to_pylist(), vectors["vector"].to_pylist(), strict=True))
     ids = [s["shot_id"] for s in shots]

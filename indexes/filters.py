@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from catalog.query import QueryError
+from catalog.schema import OBJECT_TAG, ONSCREEN_TEXT_TAG, TAG_KINDS
 
+OBJECT_FILTER_KIND = OBJECT_TAG
+"""The tag kind the `object` filter matches."""
+NOT_TAG_FILTER_KINDS = (OBJECT_TAG, ONSCREEN_TEXT_TAG)
+"""The tag kinds the `tag` filter leaves out (objects have their own filter; on-screen text is words,
+searched as text); every other kind counts as a tag."""
+TAG_FILTER_KINDS = tuple(kind for kind in TAG_KINDS if kind not in NOT_TAG_FILTER_KINDS)
 MAX_LABELS = 20
 """Tags or objects one query may require."""
 MAX_LABEL_CHARS = 100
@@ -38,7 +45,8 @@ class Filters(BaseModel):
         (),
         alias="tag",
         max_length=MAX_LABELS,
-        description="shots carrying this tag (ImageNet, technical, …); repeat for all of several",
+        description=f"shots carrying this tag (of kind {' or '.join(TAG_FILTER_KINDS)}); "
+        "repeat for all of several",
     )
     objects: tuple[str, ...] = Field(
         (),

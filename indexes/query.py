@@ -22,37 +22,45 @@
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from pydantic import Field
 from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.iceberg import open_catalog
 from catalog.query import QueryError as CatalogQueryError
+from catalog.schema import CONCEPT_SPACE, EMBEDDING_SPACES, TEXT_SPACE, VISUAL_SPACE
 from catalog.settings import Settings
+from indexes.build import read_index_files
 from indexes.filters import Filters, shorten
-from indexes.query_image import QueryImageError
-from indexes.search import Searcher, UnknownShotError
+
+# A query image is read by `indexes.query_image`; its error and reader are also named here, where
+# the API, the dashboard and the CLI import the engine from.
+from indexes.query_image import ImageTooLargeError as ImageTooLargeError
+from indexes.query_image import decode_query_image as decode_query_image
+from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError, IndexVersion, current
 from indexes.view import CatalogView, table_snapshots, view_key
 
-SPACES = ("visual", "text", "concept")
-TEXT_SPACES = ("text", "concept")
-IMAGE_SPACES = ("visual",)
-SHOT_SPACES = ("visual",)
+SPACES = tuple(EMBEDDING_SPACES)
+"""The spaces the engine loads an index of: every one there is."""
+TEXT_SPACES = (TEXT_SPACE, CONCEPT_SPACE)
+"""Where typed words are searched: shot descriptions, and images placed in the text space."""
+IMAGE_SPACES = (VISUAL_SPACE,)
+"""Where a query image is searched."""
+SHOT_SPACES = (VISUAL_SPACE,)
+"""Where shots like a shot are searched, unless the caller names others."""
 MAX_QUERY_CHARS = 500
 """A query longer than a paragraph is a mistake (or an attack), not a search; MiniLM reads 256 tokens."""
+DEFAULT_TOP = 10
+"""Hits a query returns when the caller does not say."""
 MAX_TOP = 100
-MAX_IMAGE_PIXELS = 40_000_000
-"""Largest query image decoded (a 40-megapixel photo, 120 MB as RGB); a bomb is refused from its header."""
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
 RRF_K = 60
 OVERFETCH = 4
 MIN_FETCH = 32
@@ -67,12 +75,10 @@ class QueryError(CatalogQueryError):
     """A query the caller can fix: empty, too long, asking for too many hits."""
 
 
-class ImageTooLargeError(QueryImageError):
-    pass
-
-
 @dataclass(frozen=True)
 class Duplicate:
+    """A near-duplicate of a hit that matched too, folded under it."""
+
     shot_id: str
     asset_id: str | None
     score: float
@@ -80,16 +86,23 @@ class Duplicate:
 
 @dataclass(frozen=True)
 class Hit:
+    """A shot found for a query: what the API answers (`serve.schemas` uses this class), the CLI
+    prints and the dashboard shows. The descriptions are the OpenAPI document's."""
+
     shot_id: str
     asset_id: str | None
-    uri: str | None
+    uri: Annotated[str | None, Field(description="the asset's source file, as the catalog records it")]
     start_s: float
     end_s: float
     caption: str | None
-    thumbnail_url: str | None
-    score: float
+    thumbnail_url: Annotated[str | None, Field(description="the shot's keyframe, relative to this service")]
+    score: Annotated[
+        float, Field(description="cosine similarity, or the reciprocal-rank fusion score (see meta.score)")
+    ]
     dup_group: str
-    duplicates: tuple[Duplicate, ...] = ()
+    duplicates: Annotated[
+        tuple[Duplicate, ...], Field(description="near-duplicates of this shot that also matched, folded")
+    ]
 
     def to_dict(self) -> dict[str, Any]:
         row = asdict(self)
@@ -367,8 +380,8 @@ class QueryEngine:
                         else LoadedSpace.attach(version, before.index, before.shot_ids, view)
                     )
                     continue
-                searcher = Searcher(self.settings, self.catalog, space=space)
-                spaces[space] = LoadedSpace.attach(searcher.version, searcher.index, searcher.shot_ids, view)
+                index, shot_ids = read_index_files(self.settings, version)
+                spaces[space] = LoadedSpace.attach(version, index, shot_ids, view)
             self._state = EngineState(view, spaces, tables)
             if old is None or view is not old.view:
                 return True
@@ -379,7 +392,7 @@ class QueryEngine:
         self._text_encoder()
 
     def by_text(
-        self, text: str, *, top: int = 10, filters: Filters | None = None, fold: bool = True
+        self, text: str, *, top: int = DEFAULT_TOP, filters: Filters | None = None, fold: bool = True
     ) -> Result:
         check_top(top)
         query = text.strip()
@@ -395,7 +408,7 @@ class QueryEngine:
         return self._answer(state, {s: vector for s in TEXT_SPACES}, top, filters, fold, query=query)
 
     def by_image(
-        self, image: np.ndarray, *, top: int = 10, filters: Filters | None = None, fold: bool = True
+        self, image: np.ndarray, *, top: int = DEFAULT_TOP, filters: Filters | None = None, fold: bool = True
     ) -> Result:
         check_top(top)
         state = self.state
@@ -407,7 +420,7 @@ class QueryEngine:
         self,
         shot_id: str,
         *,
-        top: int = 10,
+        top: int = DEFAULT_TOP,
         filters: Filters | None = None,
         fold: bool = True,
         spaces: Sequence[str] = SHOT_SPACES,
@@ -469,27 +482,6 @@ def default_image_embedder() -> ImageEmbedder:
 def check_top(top: int) -> None:
     if not 1 <= top <= MAX_TOP:
         raise QueryError(f"top must be between 1 and {MAX_TOP}, not {top}")
-
-
-def decode_query_image(data: bytes) -> np.ndarray:
-    """An uploaded query image as RGB; its size is checked from the header before any pixel is
-    decoded, so a small file that inflates to gigabytes is refused, not decoded."""
-    try:
-        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
-            width, height = img.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageTooLargeError(
-                    f"the image is {width}x{height} pixels; at most {MAX_IMAGE_PIXELS:,} pixels are accepted"
-                )
-            return np.asarray(img.convert("RGB"))
-    except Image.DecompressionBombError:
-        raise ImageTooLargeError(
-            f"the image is far too large to decode; at most {MAX_IMAGE_PIXELS:,} pixels are accepted"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise QueryImageError(
-            f"not an image that can be read ({', '.join(IMAGE_FORMATS)} are accepted): {type(exc).__name__}"
-        ) from None
 
 
 def fuse(rankings: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, float]]:

@@ -43,9 +43,9 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 
 from catalog.iceberg import append, read
-from catalog.schema import EVENTS
+from catalog.schema import EVENTS, TEXT_SPACE, VISUAL_SPACE
 from indexes.filters import Filters, shorten
-from indexes.query import Candidate, EngineState, QueryEngine, QueryError, Result, check_top
+from indexes.query import DEFAULT_TOP, Candidate, EngineState, QueryEngine, QueryError, Result, check_top
 from indexes.search import UnknownShotError
 
 KIND_WEIGHTS = {"view": 1.0, "like": 3.0, "save": 5.0}
@@ -53,11 +53,17 @@ HALF_LIFE_DAYS = 30.0
 MAX_SEEDS = 20
 MAX_EVENTS = 2000
 """A user's most recent events that make the profile."""
-RECOMMEND_SPACES = ("visual", "text")
+RECOMMEND_SPACES = (VISUAL_SPACE, TEXT_SPACE)
+"""Where candidates are found: what shots look like and what they are said to show."""
+RERANK_SPACE = VISUAL_SPACE
+"""Whose vectors measure how alike two candidates are when re-ranking (the first space queried if absent)."""
 POOL = 5
 MIN_POOL = 50
+# The defaults of every caller (the API, the CLI, the audits), with the words that explain them.
 DIVERSITY = 0.7
+DIVERSITY_HELP = "1: relevance only; lower: more varied"
 FAIRNESS = 0.5
+FAIRNESS_HELP = "0: off; 1: every slot a different work"
 
 
 class UnknownUserError(LookupError):
@@ -68,7 +74,7 @@ def more_like_this(
     engine: QueryEngine,
     shot_id: str,
     *,
-    top: int = 10,
+    top: int = DEFAULT_TOP,
     diversity: float = DIVERSITY,
     fairness: float = FAIRNESS,
     filters: Filters | None = None,
@@ -98,7 +104,7 @@ def for_you(
     engine: QueryEngine,
     user_id: str,
     *,
-    top: int = 10,
+    top: int = DEFAULT_TOP,
     diversity: float = DIVERSITY,
     fairness: float = FAIRNESS,
     filters: Filters | None = None,
@@ -283,7 +289,7 @@ def _recommend(
     view = state.view
     assets = np.array([view.shot_asset[c.row] for c in pool], np.int64)
     assets[assets < 0] = len(view.asset_ids)  # a shot whose asset row is missing counts as one unknown asset
-    space = "visual" if "visual" in queries else next(iter(queries))
+    space = RERANK_SPACE if RERANK_SPACE in queries else next(iter(queries))
     vectors = state.vectors(space, [c.row for c in pool])
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     order = rerank(

@@ -17,8 +17,8 @@ from typing import Any
 
 import fsspec
 
-from catalog.storage import write_atomic
 from catalog.settings import Settings
+from catalog.storage import write_atomic
 
 
 class IndexMissingError(LookupError):

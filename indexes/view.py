@@ -8,9 +8,10 @@ snapshots, into arrays indexed by a shot's row here, and read again only when
 a snapshot changes. At a few dozen bytes a shot plus its labels, a million
 shots cost a few hundred MB.
 
-Where the understanding stages' results live in the catalog: tags of kind
-'object' are detected objects, kind 'text' is text read on screen, every
-other kind (ImageNet, technical) counts as a tag; the unsafe-content score is
+Where the understanding stages' results live in the catalog: tags (of the
+kinds in `catalog.schema.TAG_KINDS`) of kind 'object' are detected objects,
+kind 'text' is text read on screen, every other kind (ImageNet, technical)
+counts as a tag (`indexes.filters.NOT_TAG_FILTER_KINDS`); the unsafe-content score is
 the shots' `nsfw_score`; faces are rows of the `faces` table; access copies
 are `remasters` rows of kind 'access'.
 """
@@ -28,9 +29,8 @@ import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.iceberg import read, table
-from indexes.filters import Filters
+from indexes.filters import NOT_TAG_FILTER_KINDS, OBJECT_FILTER_KIND, Filters
 
-OBJECT_KIND, ONSCREEN_TEXT_KIND = "object", "text"
 SAFE_BELOW = 0.2
 """open_nsfw's own guidance: below 0.2 safe (see actors.safety)."""
 
@@ -124,8 +124,8 @@ class CatalogView:
         tag_row = _positions(tags["shot_id"], ids)
         kind = np.asarray(tags["kind"].to_pylist(), dtype=object)
         label = np.asarray(pc.utf8_lower(tags["label"]).to_pylist(), dtype=object)
-        objects = (kind == OBJECT_KIND) & (tag_row >= 0)
-        others = (kind != OBJECT_KIND) & (kind != ONSCREEN_TEXT_KIND) & (tag_row >= 0)
+        objects = (kind == OBJECT_FILTER_KIND) & (tag_row >= 0)
+        others = ~np.isin(kind, NOT_TAG_FILTER_KINDS) & (tag_row >= 0)
 
         group_names = list(shot_ids)
         group_size = np.ones(n, np.int32)

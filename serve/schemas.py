@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from indexes.filters import Filters
+from indexes.query import Hit
+from indexes.recommend import DIVERSITY_HELP, FAIRNESS_HELP
 
 SHOT_ID = r"^[0-9a-f]{32}$"
 ASSET_ID = r"^[0-9a-f]{64}$"
@@ -18,27 +20,6 @@ MAX_EVENTS_PER_POST = 1000
 class ErrorBody(BaseModel):
     error: str = Field(description="what went wrong and, where there is one, what to do about it")
     detail: Any = None
-
-
-class Duplicate(BaseModel):
-    shot_id: str
-    asset_id: str | None
-    score: float
-
-
-class Hit(BaseModel):
-    shot_id: str
-    asset_id: str | None
-    uri: str | None = Field(description="the asset's source file, as the catalog records it")
-    start_s: float
-    end_s: float
-    caption: str | None
-    thumbnail_url: str | None = Field(description="the shot's keyframe, relative to this service")
-    score: float = Field(
-        description="cosine similarity, or the reciprocal-rank fusion score (see meta.score)"
-    )
-    dup_group: str
-    duplicates: list[Duplicate] = Field(description="near-duplicates of this shot that also matched, folded")
 
 
 class SpaceUsed(BaseModel):
@@ -63,6 +44,8 @@ class SearchMeta(RankingMeta):
     query: str
 
 
+# A hit is `indexes.query.Hit` itself, a dataclass pydantic reads (with its field descriptions), so the
+# API's answer and the engine's cannot drift apart.
 class SearchResponse(BaseModel):
     hits: list[Hit]
     meta: SearchMeta
@@ -78,8 +61,8 @@ class Exposure(BaseModel):
 class RecommendMeta(RankingMeta):
     basis: dict[str, Any]
     pool: int
-    diversity: float
-    fairness: float
+    diversity: float = Field(description=DIVERSITY_HELP)
+    fairness: float = Field(description=FAIRNESS_HELP)
     max_per_asset: int
     exposure: Exposure
     exposure_before_rerank: Exposure

@@ -19,7 +19,7 @@ from indexes.build import build_index, build_vectors, read_index_files, write_in
 from indexes.construct import TARGET_RECALL, build_in_process, calibrate, recall_at, search_string
 from indexes.faiss_backend import load_faiss
 from indexes.layout import FLAT, HNSW, HNSW_MAX_VECTORS, IVF_PQ, IndexPlan, choose_layout
-from indexes.search import Searcher
+from indexes.query import QueryEngine
 from indexes.sharded import build_sharded
 from indexes.store import IndexVersion, current, publish
 
@@ -147,7 +147,7 @@ def test_search_settings_survive_save_and_load(settings: Settings, kind: str) ->
     base, queries = held_out(12_000)
     version, built = build_version(settings, kind, base)
     assert current(settings, "visual") == version
-    loaded = Searcher(settings, open_catalog(settings)).index
+    loaded, _ = read_index_files(settings, current(settings, "visual"))
     if kind == HNSW:
         assert {"efSearch": loaded.hnsw.efSearch} == version.search_params
     else:
@@ -246,10 +246,11 @@ def test_a_rebuild_while_a_searcher_answers_does_not_disturb_it(
     catalog = open_catalog(settings)
     first = build_index(catalog, settings)
     assert first.kind == HNSW and first.recall >= TARGET_RECALL and first.search_params
-    searcher = Searcher(settings, catalog)
-    before = searcher.by_shot(ids[0], top=5)
+    searcher = QueryEngine(settings, catalog)
+    before = searcher.by_shot(ids[0], top=5).hits
     assert len(before) == 5 and before[0].uri == f"/f/{'a' * 64}.mp4"
-    expected = searcher.index.search(vectors[:50], 5)[1]
+    loaded = searcher.state.spaces["visual"].index
+    expected = loaded.search(vectors[:50], 5)[1]
 
     failures: list[BaseException] = []
     stop = threading.Event()
@@ -257,7 +258,7 @@ def test_a_rebuild_while_a_searcher_answers_does_not_disturb_it(
     def query() -> None:  # the mapped index, searched without pause while the rebuilds run
         while not stop.is_set():
             try:
-                np.testing.assert_array_equal(searcher.index.search(vectors[:50], 5)[1], expected)
+                np.testing.assert_array_equal(loaded.search(vectors[:50], 5)[1], expected)
             except BaseException as exc:
                 failures.append(exc)
                 return
@@ -272,10 +273,10 @@ def test_a_rebuild_while_a_searcher_answers_does_not_disturb_it(
         stop.set()
         reader.join()
     assert not failures, failures[0]
-    assert searcher.by_shot(ids[0], top=5) == before
+    assert searcher.by_shot(ids[0], top=5).hits == before
     assert tight.kind == IVF_PQ and tight.snapshot_id == first.snapshot_id and tight.folder != first.folder
     assert newer.count == 6_000 and current(settings, "visual") == newer
-    assert Searcher(settings, catalog).version == newer
+    assert QueryEngine(settings, catalog).state.spaces["visual"].version == newer
 
 
 def test_building_the_same_snapshot_the_same_way_again_publishes_the_sealed_build(settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Indexes: built from a snapshot, switched atomically, answering with catalog rows."""
+"""Indexes: built from a snapshot, switched atomically, answering (through the query engine) with
+catalog rows."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from catalog import schema
 from catalog.iceberg import open_catalog, replace_assets
 from catalog.settings import Settings
 from indexes import faiss_backend
-from indexes.build import build_index
-from indexes.search import Searcher, UnknownShotError
+from indexes.build import build_index, read_index_files
+from indexes.query import QueryEngine
+from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError, current
 
 
@@ -80,8 +82,7 @@ def test_a_shot_finds_its_cluster_with_catalog_details(settings: Settings) -> No
     ids = commit_shots(settings, "a" * 64, vectors)
     version = build_index(open_catalog(settings), settings)
     assert version.count == 12
-    searcher = Searcher(settings, open_catalog(settings))
-    hits = searcher.by_shot(ids[0], top=2)
+    hits = QueryEngine(settings).by_shot(ids[0], top=2).hits
     assert {h.shot_id for h in hits} == {ids[4], ids[8]}
     assert ids[0] not in {h.shot_id for h in hits}
     assert hits[0].uri == f"/f/{'a' * 64}.mp4" and hits[0].score > 0.9
@@ -89,26 +90,28 @@ def test_a_shot_finds_its_cluster_with_catalog_details(settings: Settings) -> No
 
 
 def test_a_rebuild_switches_to_the_new_snapshot_and_keeps_the_old_readable(settings: Settings) -> None:
-    commit_shots(settings, "a" * 64, clustered(8))
+    ids = commit_shots(settings, "a" * 64, clustered(8))
     first = build_index(open_catalog(settings), settings)
-    old = Searcher(settings, open_catalog(settings))
+    old = QueryEngine(settings)
+    old.refresh()
     commit_shots(settings, "b" * 64, clustered(8, seed=1))
     second = build_index(open_catalog(settings), settings)
     assert current(settings, "visual").snapshot_id == second.snapshot_id != first.snapshot_id
     assert second.count == 16
-    assert len(old.by_vector(clustered(1)[0], top=3)) == 3
+    assert old.state.spaces["visual"].version == first
+    assert len(old.by_shot(ids[0], top=3).hits) == 3
 
 
 def test_a_missing_index_says_what_to_build(settings: Settings) -> None:
     with pytest.raises(IndexMissingError, match="archivist index build --space visual"):
-        Searcher(settings, open_catalog(settings))
+        read_index_files(settings, current(settings, "visual"))
 
 
 def test_an_unknown_shot_is_named(settings: Settings) -> None:
     commit_shots(settings, "a" * 64, clustered(4))
     build_index(open_catalog(settings), settings)
     with pytest.raises(UnknownShotError, match="nope"):
-        Searcher(settings, open_catalog(settings)).by_shot("nope")
+        QueryEngine(settings).by_shot("nope")
 
 
 def test_an_empty_catalog_builds_nothing(settings: Settings) -> None:

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from catalog.settings import Settings
 from indexes import query
 from indexes.filters import FilterError, Filters
-from indexes.query import QueryEngine, QueryError, decode_query_image
-from indexes.query_image import QueryImageError
+from indexes.query import QueryEngine, QueryError
+from indexes.query_image import ImageTooLargeError, QueryImageError, decode_query_image
 from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError
 from jobs.cli import app
@@ -162,7 +162,7 @@ def test_images_that_are_not_or_are_too_large() -> None:
     bomb = io.BytesIO()
     Image.new("1", (8000, 6000)).save(bomb, "PNG")  # 48 megapixels in a few kB
     assert len(bomb.getvalue()) < 100_000
-    with pytest.raises(query.ImageTooLargeError, match="8000x6000"):
+    with pytest.raises(ImageTooLargeError, match="8000x6000"):
         decode_query_image(bomb.getvalue())
 
 
