@@ -17,7 +17,9 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -55,8 +57,50 @@ def audit_run(
     """
     config = config or AuditConfig()
     started = time.perf_counter()
+    outputs = gather_outputs(settings, run_id)
+    findings = Findings.start(outputs, config)
+    faces_needed = _LazyAnalyzer(analyzer)
+    audit_faces(settings, outputs, config, findings, faces_needed)
+    audit_provenance(settings, outputs, config, findings)
+    audit_bias(settings, outputs, config, findings, faces_needed)
+    table = findings.table()
+    findings.clock["total"] = time.perf_counter() - started
+    summary = _summary(run_id, findings.audit_id, findings.rows, findings.clock)
+    if config.report:
+        summary["report"] = write_report(settings, findings, summary)
+    append(outputs.catalog, "audits", table, run_id=run_id)
+    return summary
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """What the audits read of one run: its remastered outputs, the catalog's shots, its state row."""
+
+    run_id: str
+    catalog: Any
+    remasters: list[dict[str, Any]]
+    """The run's rows of ``remasters``, failed ones too."""
+    shots: list[dict[str, Any]]
+    """Every shot of the catalog (bias is measured over the catalog as the run left it)."""
+    job: str | None
+    status: str | None
+
+    @property
+    def ok(self) -> list[dict[str, Any]]:
+        return [r for r in self.remasters if r["status"] == "ok"]
+
+    def keyframes(self) -> dict[str, list[int]]:
+        """The keyframe frame numbers of each asset, where identity sampling looks first."""
+        found: dict[str, list[int]] = defaultdict(list)
+        for shot in self.shots:
+            if shot["keyframe_frame"] is not None:
+                found[shot["asset_id"]].append(shot["keyframe_frame"])
+        return found
+
+
+def gather_outputs(settings: Settings, run_id: str) -> RunOutputs:
+    """The run's outputs; AuditError when neither the state database nor the catalog knows the run."""
     catalog = open_catalog(settings)
-    options = settings.storage_options()
     remasters = read(catalog, "remasters", row_filter=EqualTo("run_id", run_id)).to_pylist()
     run = StateStore(settings.catalog_url_resolved).run(run_id)
     if (
@@ -68,94 +112,142 @@ def audit_run(
             f"no run {run_id!r} in the state database or the catalog: "
             "see `archivist jobs history` for run ids"
         )
-    audit_id = f"audit-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    clock: dict[str, float] = defaultdict(float)
-    faces_needed = _LazyAnalyzer(analyzer)
-    context: dict[str, Any] = {
-        "run_id": run_id,
-        "audit_id": audit_id,
-        "job": getattr(run, "job", None),
-        "run_status": getattr(run, "status", None),
-        "config": config.model_dump(mode="json"),
-    }
-    rows: list[dict[str, Any]] = []
-    evidence: dict[str, str] = {}
-
-    ok = [r for r in remasters if r["status"] == "ok"]
     shots = read(catalog, "shots", columns=("shot_id", "asset_id", "keyframe_frame")).to_pylist()
-    keyframes: dict[str, list[int]] = defaultdict(list)
-    for shot in shots:
-        if shot["keyframe_frame"] is not None:
-            keyframes[shot["asset_id"]].append(shot["keyframe_frame"])
-
-    if ok and (config.identity.enabled or config.manipulation.enabled):
-        with _timed(clock, "faces"):
-            detector = (
-                ManipulationDetector.load(config.manipulation.weights)
-                if config.manipulation.enabled
-                else None
-            )
-            context["detector"] = _detector_facts(config.manipulation.weights) if detector else None
-            for row in ok:
-                if row["kind"] not in config.identity.kinds:
-                    continue
-                frames = identity.sample_frames(
-                    row["frame_count"] or 0,
-                    config.identity.frames_per_output,
-                    keyframes.get(row["asset_id"], ()),
-                )
-                comparisons = identity.compare_outputs(
-                    row["source_uri"],
-                    row["output_uri"],
-                    faces_needed(),
-                    frames,
-                    storage_options=options,
-                    min_iou=config.identity.min_iou,
-                )
-                rows.extend(_face_rows(settings, run_id, row, comparisons, config, detector, evidence))
-
-    if config.provenance.enabled and remasters:
-        with _timed(clock, "provenance"):
-            rows.extend(_provenance_rows(remasters, config, options, context))
-
-    if config.bias.enabled:
-        with _timed(clock, "bias"):
-            faces = read(catalog, "faces", columns=FACE_COLUMNS).to_pandas()
-            rows.extend(bias.representation(faces, config.bias))
-            shot_assets = {s["shot_id"]: s["asset_id"] for s in shots}
-            lists, note = _ranked_lists(settings, catalog, config, sorted(shot_assets))
-            context["exposure_note"] = note
-            for source, ranked in lists.items():
-                rows.extend(bias.exposure(ranked, faces, shot_assets, config.bias, source=source))
-            context["catalog_faces"] = len(faces)
-            if config.bias.quality_parity:
-                rows.extend(_quality_rows(settings, config, faces_needed, options))
-
-    now = dt.datetime.now(dt.UTC)
-    table = pa.Table.from_pylist(
-        [
-            {
-                **{k: None for k in AUDITS.names},
-                **r,
-                "audit_id": audit_id,
-                "run_id": run_id,
-                "audited_at": now,
-            }
-            for r in rows
-        ],
-        schema=AUDITS,
+    return RunOutputs(
+        run_id, catalog, remasters, shots, getattr(run, "job", None), getattr(run, "status", None)
     )
-    clock["total"] = time.perf_counter() - started
-    summary = _summary(run_id, audit_id, rows, clock)
-    if config.report:
-        uri = settings.location("reports", run_id, "audit.html")
-        from catalog.storage import write_atomic
 
-        html = report.render({**context, "summary": summary, "rows": rows, "evidence": evidence})
-        write_atomic(uri, html.encode(), options)
-        summary["report"] = uri
-    append(catalog, "audits", table, run_id=run_id)
-    return summary
+
+@dataclass
+class Findings:
+    """What one audit found so far: its rows for ``audits``, the report's context and evidence, and
+    the seconds each part took."""
+
+    run_id: str
+    audit_id: str
+    context: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    evidence: dict[str, str] = field(default_factory=dict)
+    """Evidence JPEGs by URI, base64, for the report to embed."""
+    clock: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @classmethod
+    def start(cls, outputs: RunOutputs, config: AuditConfig) -> Findings:
+        audit_id = f"audit-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        context = {
+            "run_id": outputs.run_id,
+            "audit_id": audit_id,
+            "job": outputs.job,
+            "run_status": outputs.status,
+            "config": config.model_dump(mode="json"),
+        }
+        return cls(outputs.run_id, audit_id, context)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.clock[name] += time.perf_counter() - started
+
+    def table(self) -> pa.Table:
+        """The rows as ``audits`` rows of this audit, stamped now."""
+        now = dt.datetime.now(dt.UTC)
+        blank = dict.fromkeys(AUDITS.names)
+        return pa.Table.from_pylist(
+            [
+                {**blank, **r, "audit_id": self.audit_id, "run_id": self.run_id, "audited_at": now}
+                for r in self.rows
+            ],
+            schema=AUDITS,
+        )
+
+
+def audit_faces(
+    settings: Settings,
+    outputs: RunOutputs,
+    config: AuditConfig,
+    findings: Findings,
+    faces_needed: _LazyAnalyzer,
+) -> None:
+    """Identity drift and manipulation signals of each remastered output of the configured kinds."""
+    ok = outputs.ok
+    if not ok or not (config.identity.enabled or config.manipulation.enabled):
+        return
+    with findings.timed("faces"):
+        detector = (
+            ManipulationDetector.load(config.manipulation.weights) if config.manipulation.enabled else None
+        )
+        findings.context["detector"] = _detector_facts(config.manipulation.weights) if detector else None
+        keyframes = outputs.keyframes()
+        for row in ok:
+            if row["kind"] not in config.identity.kinds:
+                continue
+            frames = identity.sample_frames(
+                row["frame_count"] or 0,
+                config.identity.frames_per_output,
+                keyframes.get(row["asset_id"], ()),
+            )
+            comparisons = identity.compare_outputs(
+                row["source_uri"],
+                row["output_uri"],
+                faces_needed(),
+                frames,
+                storage_options=settings.storage_options(),
+                min_iou=config.identity.min_iou,
+            )
+            findings.rows.extend(
+                _face_rows(settings, outputs.run_id, row, comparisons, config, detector, findings.evidence)
+            )
+
+
+def audit_provenance(
+    settings: Settings, outputs: RunOutputs, config: AuditConfig, findings: Findings
+) -> None:
+    """Each output checked against its manifest and, where it carries them, its content credentials."""
+    if not (config.provenance.enabled and outputs.remasters):
+        return
+    with findings.timed("provenance"):
+        findings.rows.extend(
+            _provenance_rows(outputs.remasters, config, settings.storage_options(), findings.context)
+        )
+
+
+def audit_bias(
+    settings: Settings,
+    outputs: RunOutputs,
+    config: AuditConfig,
+    findings: Findings,
+    faces_needed: _LazyAnalyzer,
+) -> None:
+    """Representation in the catalog, exposure in search and recommendations, and (when asked)
+    the face model's quality parity."""
+    if not config.bias.enabled:
+        return
+    with findings.timed("bias"):
+        faces = read(outputs.catalog, "faces", columns=FACE_COLUMNS).to_pandas()
+        findings.rows.extend(bias.representation(faces, config.bias))
+        shot_assets = {s["shot_id"]: s["asset_id"] for s in outputs.shots}
+        lists, note = _ranked_lists(settings, outputs.catalog, config, sorted(shot_assets))
+        findings.context["exposure_note"] = note
+        for source, ranked in lists.items():
+            findings.rows.extend(bias.exposure(ranked, faces, shot_assets, config.bias, source=source))
+        findings.context["catalog_faces"] = len(faces)
+        if config.bias.quality_parity:
+            findings.rows.extend(_quality_rows(settings, config, faces_needed, settings.storage_options()))
+
+
+def write_report(settings: Settings, findings: Findings, summary: dict[str, Any]) -> str:
+    """The HTML report beside the run's reports; returns its URI."""
+    from catalog.storage import write_atomic
+
+    uri = settings.location("reports", findings.run_id, "audit.html")
+    html = report.render(
+        {**findings.context, "summary": summary, "rows": findings.rows, "evidence": findings.evidence}
+    )
+    write_atomic(uri, html.encode(), settings.storage_options())
+    return uri
 
 
 class _LazyAnalyzer:
@@ -170,15 +262,6 @@ class _LazyAnalyzer:
 
             self.analyzer = FaceAnalyzer()
         return self.analyzer
-
-
-@contextmanager
-def _timed(clock: dict[str, float], name: str) -> Any:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        clock[name] += time.perf_counter() - started
 
 
 def _detector_facts(weights: str | None) -> dict[str, Any]:
@@ -319,12 +402,12 @@ def _ranked_lists(
     """Top results of search and of recommendations for the configured (or sampled) query shots,
     and "for you" lists of users with events, from the query engine the API serves."""
     from indexes import recommend
-    from indexes.query import QueryEngine, QueryError
+    from indexes.query import SHOT_SPACES, QueryEngine, QueryError
 
     bias_config = config.bias
     engine = QueryEngine(settings, catalog)
     try:
-        engine.state.require(("visual",))
+        engine.state.require(SHOT_SPACES)
     except LookupError as exc:
         return {}, f"exposure was not measured: {exc}"
     queries = list(bias_config.queries)
