@@ -278,7 +278,7 @@ def test_runs_and_a_failed_asset(browser, base_url: str, archive) -> None:
     wait_for(browser, lambda d: first["run_id"] in d.find_element(By.TAG_NAME, "h1").text, "the run's page")
     open_page(browser, browser.current_url, charts=1)
     assert "broken.mp4" in text(browser, "#failed") and "MediaError" in text(browser, "#failed")
-    segment = text(browser, '#stages tr[data-stage="segment"]').split()
+    segment = text(browser, '#steps tr[data-step="segment"]').split()
     assert segment[:3] == ["segment", str(first["shots"]), "1"]  # rows, then the one failure
     screenshot(browser, "run")
 
@@ -289,10 +289,10 @@ def test_a_running_job_updates_live(browser, base_url: str, archive) -> None:
     try:
         store.record_step(run_id, "discover", rows=3, failures=0, seconds=0.1)
         open_page(browser, f"{base_url}/dashboard/runs/{run_id}")
-        assert text(browser, '#live [data-field="stages"]') == "1"
+        assert text(browser, '#live [data-field="steps"]') == "1"
         store.record_step(run_id, "fingerprint", rows=3, failures=0, seconds=0.4)
-        wait_for(browser, lambda d: text(d, '#live [data-field="stages"]') == "2", "the page follows the run")
-        assert "fingerprint: 3 rows" in text(browser, '#live [data-field="stage-list"]')
+        wait_for(browser, lambda d: text(d, '#live [data-field="steps"]') == "2", "the page follows the run")
+        assert "fingerprint: 3 rows" in text(browser, '#live [data-field="step-list"]')
         screenshot(browser, "run-live")
     finally:
         store.finish_run(

@@ -20,8 +20,8 @@ from catalog.settings import Settings
 from catalog.state import StateStore
 from indexes.query import QueryEngine
 from indexes.recommend import record_events
-from serve import dashboard
 from serve.app import create_app
+from serve.dashboard import explore
 
 TOKEN = "dashboard-token"
 
@@ -195,7 +195,7 @@ def test_runs_history_and_a_run_with_a_failed_asset(client: TestClient, archive)
     assert response.status_code == 200 and "<h1>Runs</h1>" in response.text
     assert all(run in text for run in (first, second, running))
     assert "succeeded" in text and "failed" in text and "running" in text
-    assert 'id="chart-stages"' in response.text and 'id="chart-throughput"' in response.text
+    assert 'id="chart-steps"' in response.text and 'id="chart-throughput"' in response.text
 
     text = text_of(client.get(f"/dashboard/runs/{first}"))
     assert re.search(r"segment 13 1 2.00 6.50", text) and re.search(r"visual 13 0 0.50 26.0", text)
@@ -206,12 +206,34 @@ def test_runs_history_and_a_run_with_a_failed_asset(client: TestClient, archive)
 def test_a_running_job_shows_live_progress(client: TestClient, archive) -> None:
     running = archive["runs"][2]
     page = client.get(f"/dashboard/runs/{running}")
-    assert "Live progress" in page.text and re.search(r'data-field="staged">1<', page.text)
+    assert "Live progress" in page.text and re.search(r'data-field="spooled">1<', page.text)
     progress = client.get(f"/dashboard/runs/{running}/progress").json()
-    assert progress["status"] == "running" and progress["staged"] == 1
+    assert progress["status"] == "running" and progress["spooled"] == 1
     archive["store"].record_step(running, "fingerprint", rows=4, failures=0, seconds=0.3)
     progress = client.get(f"/dashboard/runs/{running}/progress").json()
-    assert [s["stage"] for s in progress["stages"]] == ["discover", "fingerprint"]
+    assert [s["step"] for s in progress["steps"]] == ["discover", "fingerprint"]
+
+
+def test_a_run_shows_its_steps_in_the_order_it_recorded_them(client: TestClient, archive) -> None:
+    store = archive["store"]
+    run_id = store.start_run("ordered", {}, "p1")
+    for step in ("fingerprint", "visual", "segment", "commit"):
+        store.record_step(run_id, step, rows=1, failures=0, seconds=0.2)
+    store.record_step(
+        run_id, "visual", rows=2, failures=0, seconds=0.3
+    )  # a step recorded again keeps its place
+    progress = client.get(f"/dashboard/runs/{run_id}/progress").json()
+    assert [(s["step"], s["rows"]) for s in progress["steps"]] == [
+        ("fingerprint", 1),
+        ("visual", 2),
+        ("segment", 1),
+        ("commit", 1),
+    ]
+    page = client.get(f"/dashboard/runs/{run_id}").text
+    assert re.findall(r'<tr data-step="(\w+)">', page) == ["fingerprint", "visual", "segment", "commit"]
+    store.finish_run(
+        run_id, "succeeded", summary={"assets": {"ok": 0, "failed": 0, "skipped": 0}, "shots": 0}
+    )
 
 
 def test_explore_grid_filters_and_pages(client: TestClient, archive, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,7 +258,7 @@ def test_explore_grid_filters_and_pages(client: TestClient, archive, monkeypatch
     tomorrow = dt.date.today() + dt.timedelta(days=2)
     assert shown(f"after={tomorrow}") == set() and len(shown(f"before={tomorrow}")) == 13
 
-    monkeypatch.setattr(dashboard, "PAGE_SIZE", 5)
+    monkeypatch.setattr(explore, "PAGE_SIZE", 5)
     first = client.get("/dashboard/explore?faces=no")
     assert "11 of 13 shots match · page 1 of 3" in text_of(first) and len(cards(first)) == 5
     assert 'href="?faces=no&amp;page=2"' in first.text

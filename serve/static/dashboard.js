@@ -77,13 +77,13 @@ function followRuns() {
         return;
       }
       const set = (name, text) => box.querySelectorAll(`[data-field="${name}"]`).forEach((el) => { el.textContent = text; });
-      set("staged", progress.staged);
-      set("stages", progress.stages.length);
+      set("spooled", progress.spooled);
+      set("steps", progress.steps.length);
       set("seconds", `${Math.round(progress.seconds)} s`);
-      const list = box.querySelector('[data-field="stage-list"]');
-      if (list) list.replaceChildren(...progress.stages.map((s) => {
+      const list = box.querySelector('[data-field="step-list"]');
+      if (list) list.replaceChildren(...progress.steps.map((s) => {
         const item = document.createElement("li");
-        item.textContent = `${s.stage}: ${s.rows} rows`;
+        item.textContent = `${s.step}: ${s.rows} rows`;
         return item;
       }));
       box.dataset.updated = String(Date.now());
