@@ -1,6 +1,6 @@
 """Captions composed from what the other stages saw, and the description text that is embedded.
 
-No captioning model can be had offline (see MODELS.md), so a shot's caption is
+No captioning model can be had offline (see docs/models.md), so a shot's caption is
 written from its columns: the ImageNet tags, the COCO objects and their
 counts, text read on screen, a face count, technical traits and a snippet of
 what is said. The wording is fixed and deterministic, so the same columns

@@ -1,6 +1,6 @@
 """Super-resolution ×2 (and ×4 as two passes) with the project's own small network.
 
-No pretrained super-resolution model can be had offline (MODELS.md), so the
+No pretrained super-resolution model can be had offline (docs/models.md), so the
 project trains a small one itself (``jobs/train_upscaler.py``) and commits its
 weights beside this module. The network sees only luma and predicts a residual
 over bicubic: the eye resolves detail in luma, chroma is smooth enough for
