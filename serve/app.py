@@ -6,7 +6,12 @@ engine is shared by all requests; a background thread refreshes it every
 `REFRESH_SECONDS`, so a rebuilt index or a new run is served without a restart
 and a request never waits for a reload. Every error is
 `{"error": "...", "detail": ...}` with a 4xx (5xx only for a missing index,
-which the operator must build, and for bugs); nothing of a traceback is sent.
+which the operator must build, and for bugs); nothing of a traceback is sent
+(`serve.errors`).
+
+`create_app` puts the service together: the engine and access rule, the
+refresher, the middleware, then each group of routes, each added by its own
+function in the order the API documents them.
 """
 
 from __future__ import annotations
@@ -14,43 +19,50 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.params import Depends as Dependency
+from fastapi.responses import Response
 from pyiceberg.expressions import EqualTo
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.iceberg import read
 from catalog.query import QueryError
 from catalog.settings import Settings
-from indexes.filters import Filters, describe_errors
-from indexes.query import MAX_QUERY_CHARS, MAX_TOP, ImageTooLargeError, QueryEngine, decode_query_image
+from indexes.filters import Filters
+from indexes.query import MAX_QUERY_CHARS, MAX_TOP, QueryEngine, decode_query_image
 from indexes.query_image import QueryImageError
-from indexes.recommend import DIVERSITY, FAIRNESS, UnknownUserError, for_you, more_like_this, record_events
+from indexes.recommend import DIVERSITY, FAIRNESS, for_you, more_like_this, record_events
 from indexes.search import UnknownShotError
-from indexes.store import IndexMissingError
 from serve import schemas
-from serve.auth import Access, AuthError, check_binding
+from serve.auth import Access, check_binding
 from serve.dashboard import dashboard_router
+from serve.errors import UnknownAssetError, add_error_handlers
 from serve.limits import LimitsMiddleware
-from serve.media import MediaNotFoundError, RangeNotSatisfiableError, keyframe_response, stream
+from serve.media import MediaNotFoundError, keyframe_response, stream
 from serve.metrics import Metrics, MetricsMiddleware
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5.0
 ERRORS = {status: {"model": schemas.ErrorBody} for status in (400, 401, 403, 404, 413, 414, 415, 422, 503)}
+ASSET_COLUMNS = (
+    "asset_id",
+    "uri",
+    "status",
+    "duration_s",
+    "width",
+    "height",
+    "fps",
+    "video_codec",
+    "processed_at",
+)
+"""What `GET /assets/{asset_id}` tells of an asset, beside its shots."""
 
-
+Route = TypeVar("Route", bound=Callable[..., Any])
 Top = Annotated[int, Query(ge=1, le=MAX_TOP, description="how many hits")]
 Fold = Annotated[bool, Query(description="fold near-duplicates under the best of them")]
-
-
-class UnknownAssetError(LookupError):
-    pass
 
 
 def create_app(
@@ -65,35 +77,53 @@ def create_app(
     engine = engine if engine is not None else QueryEngine(settings)
     access = Access(settings.api_token, host=host)
     metrics = Metrics(lambda: engine.loaded)
+    app = FastAPI(
+        title="archivist",
+        summary="Search and recommendations over a media archive's catalog.",
+        version="1",
+        lifespan=kept_fresh(engine, refresh_seconds),
+        responses=ERRORS,
+    )
+    add_error_handlers(app)
+    add_middleware(app, metrics)
+    reads = [Depends(access.read)]
+    add_search_routes(app, engine, reads)
+    add_catalog_routes(app, engine, reads)
+    add_media_routes(app, settings, engine, reads)
+    add_event_routes(app, engine, [Depends(access.write)])
+    app.include_router(dashboard_router(settings, engine, access))
+    add_service_routes(app, engine, metrics, reads)
+    return app
+
+
+def kept_fresh(engine: QueryEngine, every: float) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: a thread that keeps the engine fresh while the app serves."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         keeper = threading.Thread(
-            target=_keep_fresh, args=(engine, stop, refresh_seconds), name="archivist-refresh", daemon=True
+            target=_keep_fresh, args=(engine, stop, every), name="archivist-refresh", daemon=True
         )
         keeper.start()
         yield
         stop.set()
-        keeper.join(timeout=refresh_seconds + 30)
+        keeper.join(timeout=every + 30)
 
-    app = FastAPI(
-        title="archivist",
-        summary="Search and recommendations over a media archive's catalog.",
-        version="1",
-        lifespan=lifespan,
-        responses=ERRORS,
-    )
-    _add_error_handlers(app)
+    return lifespan
+
+
+def add_middleware(app: FastAPI, metrics: Metrics) -> None:
+    """Size limits at the door, inside the metrics (which count what the limits refuse too)."""
     app.add_middleware(LimitsMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    read_access = [Depends(access.read)]
+
+def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]) -> None:
+    """Search by words, by a picture or a shot, and recommendations: all take the filters."""
     filter_docs = {"parameters": schemas.filter_parameters()}
 
-    @app.get(
-        "/search", response_model=schemas.SearchResponse, dependencies=read_access, openapi_extra=filter_docs
-    )
+    @app.get("/search", response_model=schemas.SearchResponse, dependencies=reads, openapi_extra=filter_docs)
     def search_text(
         filters: Annotated[Filters, Depends(filters_except("q", "top", "fold"))],
         q: Annotated[
@@ -105,9 +135,7 @@ def create_app(
         """Shots whose descriptions or pictures match the words (text and concept spaces, fused)."""
         return _result(engine.by_text(q, top=top, filters=filters, fold=fold))
 
-    @app.post(
-        "/search", response_model=schemas.SearchResponse, dependencies=read_access, openapi_extra=filter_docs
-    )
+    @app.post("/search", response_model=schemas.SearchResponse, dependencies=reads, openapi_extra=filter_docs)
     def search_by_example(
         filters: Annotated[Filters, Depends(filters_except("top", "fold"))],
         image: Annotated[UploadFile | None, File(description="a JPEG, PNG or WebP picture")] = None,
@@ -128,10 +156,7 @@ def create_app(
         return _result(engine.by_image(decode_query_image(data), top=top, filters=filters, fold=fold))
 
     @app.get(
-        "/recommend",
-        response_model=schemas.RecommendResponse,
-        dependencies=read_access,
-        openapi_extra=filter_docs,
+        "/recommend", response_model=schemas.RecommendResponse, dependencies=reads, openapi_extra=filter_docs
     )
     def recommend(
         filters: Annotated[
@@ -157,7 +182,11 @@ def create_app(
             return _result(more_like_this(engine, shot_id, **options))
         return _result(for_you(engine, user, **options))
 
-    @app.get("/shots/{shot_id}", response_model=schemas.ShotDetail, dependencies=read_access)
+
+def add_catalog_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]) -> None:
+    """A shot, and an asset with its shots, as the catalog has them."""
+
+    @app.get("/shots/{shot_id}", response_model=schemas.ShotDetail, dependencies=reads)
     def shot(shot_id: str) -> Any:
         state = engine.state
         row = state.row(shot_id)
@@ -165,31 +194,19 @@ def create_app(
         asset_id = detail["asset_id"]
         return {
             **detail,
-            "thumbnail_url": f"/media/keyframes/{shot_id}" if state.view.keyframe_uris[row] else None,
-            "video_url": f"/media/video/{asset_id}" if asset_id in state.view.access_copies else None,
+            "thumbnail_url": _keyframe_url(state.view, row),
+            "video_url": _video_url(state.view, asset_id),
         }
 
-    @app.get("/assets/{asset_id}", response_model=schemas.AssetDetail, dependencies=read_access)
+    @app.get("/assets/{asset_id}", response_model=schemas.AssetDetail, dependencies=reads)
     def asset(asset_id: str) -> Any:
-        state = engine.state
-        view = state.view
+        view = engine.state.view
         if asset_id not in view.asset_row:
             raise UnknownAssetError(f"asset {asset_id[:80]!r} is not in the catalog")
-        columns = (
-            "asset_id",
-            "uri",
-            "status",
-            "duration_s",
-            "width",
-            "height",
-            "fps",
-            "video_codec",
-            "processed_at",
-        )
         rows = read(
             engine.catalog,
             "assets",
-            columns=columns,
+            columns=ASSET_COLUMNS,
             row_filter=EqualTo("asset_id", asset_id),
             snapshot_id=view.snapshots["assets"][0],
         ).to_pylist()
@@ -201,44 +218,32 @@ def create_app(
         )
         return {
             **rows[0],
-            "video_url": f"/media/video/{asset_id}" if asset_id in view.access_copies else None,
+            "video_url": _video_url(view, asset_id),
             "shots": [
                 {
                     "shot_id": view.shot_ids[r],
                     "start_s": view.start_s[r],
                     "end_s": view.end_s[r],
-                    "thumbnail_url": f"/media/keyframes/{view.shot_ids[r]}"
-                    if view.keyframe_uris[r]
-                    else None,
+                    "thumbnail_url": _keyframe_url(view, r),
                 }
                 for r in shots
             ],
         }
 
-    @app.get(
-        "/media/keyframes/{shot_id}",
-        dependencies=read_access,
-        response_class=Response,
-        responses={
-            200: {"content": {"image/jpeg": {}}},
-            206: {"content": {"image/jpeg": {}}},
-            416: {"model": schemas.ErrorBody},
-        },
-    )
+
+def add_media_routes(app: FastAPI, settings: Settings, engine: QueryEngine, reads: list[Dependency]) -> None:
+    """Keyframes and access copies, by id, honouring byte ranges."""
+
+    def media(path: str, media_type: str) -> Callable[[Route], Route]:
+        responses = _media_responses(media_type)
+        return app.get(path, dependencies=reads, response_class=Response, responses=responses)
+
+    @media("/media/keyframes/{shot_id}", "image/jpeg")
     def keyframe(shot_id: str, request: Request) -> Response:
         """The shot's keyframe (JPEG); honours a byte range."""
         return keyframe_response(settings, engine, shot_id, request)
 
-    @app.get(
-        "/media/video/{asset_id}",
-        dependencies=read_access,
-        response_class=Response,
-        responses={
-            200: {"content": {"video/mp4": {}}},
-            206: {"content": {"video/mp4": {}}},
-            416: {"model": schemas.ErrorBody},
-        },
-    )
+    @media("/media/video/{asset_id}", "video/mp4")
     def video(asset_id: str, request: Request) -> Response:
         """The asset's access copy (H.264 MP4), for players: honours a byte range."""
         view = engine.state.view
@@ -249,12 +254,9 @@ def create_app(
             raise MediaNotFoundError(f"asset {asset_id} has no access copy: the remaster stage makes one")
         return stream(settings, uri, request, "video/mp4")
 
-    @app.post(
-        "/events",
-        response_model=schemas.EventsAccepted,
-        status_code=201,
-        dependencies=[Depends(access.write)],
-    )
+
+def add_event_routes(app: FastAPI, engine: QueryEngine, writes: list[Dependency]) -> None:
+    @app.post("/events", response_model=schemas.EventsAccepted, status_code=201, dependencies=writes)
     def events(batch: schemas.EventsIn) -> Any:
         """Record what users viewed, liked and saved (for "for you"). Always needs the token."""
         view = engine.state.view
@@ -266,7 +268,9 @@ def create_app(
             )
         return {"accepted": record_events(engine.catalog, [e.model_dump() for e in batch.events])}
 
-    app.include_router(dashboard_router(settings, engine, access))
+
+def add_service_routes(app: FastAPI, engine: QueryEngine, metrics: Metrics, reads: list[Dependency]) -> None:
+    """Health (open to all) and Prometheus metrics."""
 
     @app.get("/health", response_model=schemas.Health)
     def health() -> Any:
@@ -290,15 +294,13 @@ def create_app(
 
     @app.get(
         "/metrics",
-        dependencies=read_access,
+        dependencies=reads,
         response_class=Response,
         responses={200: {"content": {metrics.content_type: {}}}},
     )
     def prometheus() -> Response:
         """Prometheus metrics: requests and latency per route, indexes loaded, catalog rows."""
         return Response(metrics.render(), media_type=metrics.content_type)
-
-    return app
 
 
 def filters_except(*own: str) -> Callable[[Request], Awaitable[Filters]]:
@@ -309,6 +311,23 @@ def filters_except(*own: str) -> Callable[[Request], Awaitable[Filters]]:
         return Filters.from_pairs((k, v) for k, v in request.query_params.multi_items() if k not in own)
 
     return filters
+
+
+def _media_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """How a media route answers: the whole file (200), a byte range (206), or a range past the end."""
+    return {
+        200: {"content": {media_type: {}}},
+        206: {"content": {media_type: {}}},
+        416: {"model": schemas.ErrorBody},
+    }
+
+
+def _keyframe_url(view: Any, row: int) -> str | None:
+    return f"/media/keyframes/{view.shot_ids[row]}" if view.keyframe_uris[row] else None
+
+
+def _video_url(view: Any, asset_id: str) -> str | None:
+    return f"/media/video/{asset_id}" if asset_id in view.access_copies else None
 
 
 def _result(result: Any) -> dict[str, Any]:
@@ -327,50 +346,3 @@ def _keep_fresh(engine: QueryEngine, stop: threading.Event, every: float) -> Non
             engine.refresh()
         except Exception:
             log.exception("refreshing the catalog and indexes failed; still serving the state loaded before")
-
-
-def _error(
-    status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse({"error": message, "detail": detail}, status_code=status, headers=headers)
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    def by_status(status: int) -> Callable[[Request, Exception], JSONResponse]:
-        return lambda _, exc: _error(status, str(exc))
-
-    for error, status in (
-        (QueryError, 400),
-        (ImageTooLargeError, 413),
-        (QueryImageError, 415),
-        (UnknownShotError, 404),
-        (UnknownUserError, 404),
-        (UnknownAssetError, 404),
-        (MediaNotFoundError, 404),
-        (IndexMissingError, 503),
-    ):
-        app.add_exception_handler(error, by_status(status))
-
-    @app.exception_handler(AuthError)
-    def auth_error(_: Request, exc: AuthError) -> JSONResponse:
-        headers = {"www-authenticate": "Bearer"} if exc.status_code == 401 else None
-        return _error(exc.status_code, str(exc), headers=headers)
-
-    @app.exception_handler(RangeNotSatisfiableError)
-    def unsatisfiable(_: Request, exc: RangeNotSatisfiableError) -> JSONResponse:
-        return _error(416, str(exc), {"size": exc.size}, headers={"content-range": f"bytes */{exc.size}"})
-
-    @app.exception_handler(RequestValidationError)
-    def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
-        return _error(422, f"invalid request: {describe_errors(errors)}", detail)
-
-    @app.exception_handler(StarletteHTTPException)
-    def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return _error(500, "internal error: the service log has the details")
