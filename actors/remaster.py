@@ -5,30 +5,45 @@ one streaming pass and hands back only URIs and figures (``REMASTER`` rows).
 Memory is bounded by the restoration windows, the tile of the upscaler and
 the encoders' lookahead, never by the length of the video.
 
-For ``auto`` (or a list of operations whose parameters come from the shot)
-the asset is decoded twice: a first pass measures it, at most
-``measure_frames`` frames in full and every frame's brightness, so the plan
-can be fixed before the first frame is restored. The second pass writes:
+Before anything is written the asset is surveyed: its first frames are
+decoded to learn its field order (declared and measured, ``actors.fields``)
+and whether its timestamps can be trusted (``actors.av_timing``). For
+``auto`` (or a list of operations whose parameters come from the shot) a
+measuring pass follows, at most ``measure_frames`` frames in full and every
+frame's brightness, so the plan is fixed before the first frame is restored.
+The writing pass makes:
 
 * the preservation master, FFV1 (level 3, intra-only, slice CRCs) in
-  Matroska, in 8-bit RGB (``bgr0``, FFV1's 8-bit RGB layout): exactly the
-  frames the process made, no colour-matrix rounding, no chroma subsampling;
+  Matroska, in RGB at the source's bit depth (``bgr0`` for 8 bits,
+  ``gbrp10le``/``gbrp12le``/``gbrp16le`` deeper): no chroma subsampling, and
+  a 10-bit source keeps its 10 bits (restoration and upscaling work on 8 bits;
+  the source's bits below those 8 are carried over, interpolated when
+  upscaled). It keeps the source's sample aspect ratio and field order, and
+  every audio track as the source's packets, byte for byte;
 * the access copy, H.264 (``crf``) in MP4, yuv420p BT.709 with the index up
-  front (``+faststart``) for progressive playback. yuv420p needs even sides:
-  an odd width or height is padded by repeating the last column or row
-  (nothing of the picture is cropped); the row reports the padded size.
+  front (``+faststart``), the source's sample aspect ratio, and every audio
+  track playable in a browser: AAC copied, anything else (PCM, MP2, AC-3, ...)
+  transcoded to AAC (``actors.remaster_audio``). yuv420p needs even sides: an
+  odd width or height is padded by repeating the last column or row.
 
-Both keep each source frame's timestamp (variable frame rate included; the
-Matroska muxer rounds to its millisecond clock and, as Matroska cannot store
-negative times, shifts every stream alike when the source's audio starts
-before zero, e.g. AAC priming) and carry every audio stream over as packets,
-byte for byte; other streams (subtitles, data) are not carried. The noise,
-sharpness and flicker before and after are measured on the decoded source and
-on the restored frames before upscaling, both at the source's size, so that
-they compare like with like. Sources deeper than 8 bits are processed at 8
-bits. Each output is written to a staging file and only then renamed into
-place (local) or uploaded in one PUT (object store), and a sidecar manifest
-beside it records the source hash, operations, model and output hash.
+Interlaced sources: an archivist expects the master to be the tape's picture,
+fields and all, so the master stays at the source's size with its fields
+woven as they were, restored per field (each field parity a half-height
+stream of its own; deblocking, whose block grid is the frame's, is skipped),
+and is never upscaled: upscaling woven fields smears them together, and
+upscaling fields apart would put a new, made-up line structure into the
+preservation copy. The access copy, a viewing copy, is deinterlaced with
+bwdif (one frame per frame) and then upscaled. The decisions say so.
+
+Both outputs keep each source frame's timestamp (variable frame rate
+included; the Matroska muxer rounds to its millisecond clock). The noise,
+sharpness and flicker before and after are measured at one size, the access
+picture's: the source (deinterlaced if interlaced) brought to that size by
+bicubic interpolation, what a player would show, against the output. Each
+output is written to a staging file and only then renamed into place (local)
+or uploaded in one PUT (object store), and a sidecar manifest beside it
+records the source hash, operations, model, fields, timing, audio and output
+hash.
 """
 
 from __future__ import annotations
@@ -48,44 +63,54 @@ from fractions import Fraction
 from typing import Any
 
 import av
+import cv2
 import fsspec
 import numpy as np
 import pyarrow as pa
 from av.video.reformatter import ColorRange, Colorspace
 
+from actors.av_aspect import set_stream_sar
+from actors.av_timing import Timeline
+from actors.fields import Deinterlacer, FieldMeter, FieldRestorer, decide, declared_order
 from actors.fingerprint import sha256_of
 from actors.probe import describe, open_media, video_stream
+from actors.remaster_audio import Track, add_tracks
 from actors.restore import Plan, Restorer, ShotMeter, check_params, make_plan, parse_ops
-from catalog.storage import write_atomic
 from actors.upscale import Upscaler
 from catalog.schema import REMASTER
+from catalog.storage import write_atomic
 
 log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "archivist.remaster.manifest/1"
+SURVEY_FRAMES = 24
+"""Frames decoded before writing to learn the field order and whether the timestamps rise."""
 _CHUNK = 8 << 20
+_FIELD_ORDER_CODE = {"progressive": 1, "tff": 2, "bff": 3}  # AVFieldOrder
 
 
 class RemasterError(RuntimeError):
-    """An asset that decodes but cannot be remastered as asked (timing, audio the MP4 cannot carry)."""
+    """An asset that decodes but cannot be remastered as asked (no frames, frames lost on the way)."""
 
 
 @dataclass
 class _Output:
-    """One output file being encoded: its container, video stream and audio streams by source index."""
+    """One output file being encoded: its container, video stream and audio tracks by source index."""
 
     kind: str
     uri: str
     staging: str
     container: Any
     video: Any
-    audio: dict[int, Any]
+    audio: dict[int, Track]
     codec: str
     pix_fmt: str
     width: int = 0
     height: int = 0
     frames: int = 0
     sha256: str = ""
+    upscale: int = 1
+    field_order: str = "progressive"
 
 
 def _is_local(uri: str) -> bool:
@@ -101,23 +126,51 @@ def _file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _copy_packet(packet: av.Packet) -> av.Packet:
-    """A stand-alone copy: muxing takes a packet's data, and each audio packet goes to two files."""
-    clone = av.Packet(bytes(packet))
-    clone.pts, clone.dts, clone.duration = packet.pts, packet.dts, packet.duration
-    clone.time_base = packet.time_base
-    clone.is_keyframe = packet.is_keyframe
-    for side_data in packet.iter_sidedata():
-        clone.set_sidedata(side_data)
-    return clone
-
-
 def _even(frame: np.ndarray) -> np.ndarray:
     """Pads an odd width or height by one repeated column or row, as yuv420p requires even sides."""
     pad_rows, pad_cols = frame.shape[0] % 2, frame.shape[1] % 2
     if not (pad_rows or pad_cols):
         return frame
     return np.pad(frame, ((0, pad_rows), (0, pad_cols), (0, 0)), mode="edge")
+
+
+def _resized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if frame.shape[1] == size[0] and frame.shape[0] == size[1]:
+        return frame
+    return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)
+
+
+def _picture(frame: av.VideoFrame, deep: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The 8-bit RGB picture restoration works on and, for a deeper source, the bits below it.
+
+    For a deep source the 8 bits are the 16-bit conversion rounded (not the decoder's dithered
+    8-bit output), so that the residual is what lies between two 8-bit levels: at most half a level.
+    """
+    if not deep:
+        return frame.to_ndarray(format="rgb24"), None
+    wide = frame.to_ndarray(format="rgb48le").astype(np.int32)
+    rgb = ((wide + 128) // 257).astype(np.uint8)
+    return rgb, (wide - rgb.astype(np.int32) * 257).astype(np.float32)
+
+
+def bit_depth(pix_fmt: str | None) -> int:
+    """Bits per component of a pixel format (8 where unknown)."""
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components) if pix_fmt else 8
+    except (ValueError, TypeError):
+        return 8
+
+
+def master_pix_fmt(depth: int) -> str:
+    """FFV1's RGB layout holding ``depth`` bits: 8-bit ``bgr0``, else the next planar RGB up."""
+    for bits in (8, 10, 12, 16):
+        if depth <= bits:
+            return "bgr0" if bits == 8 else f"gbrp{bits}le"
+    return "gbrp16le"
+
+
+def _ratio(value: Fraction | None) -> str | None:
+    return f"{value.numerator}:{value.denominator}" if value else None
 
 
 class Remasterer:
@@ -178,12 +231,12 @@ class Remasterer:
         """Both outputs of one asset, published with their manifests; raises on any failure."""
         started = time.monotonic()
         source_sha256 = sha256_of(uri, self.storage_options)
-        with open_media(uri, self.storage_options) as container:
-            info = describe(container)
+        survey = self._survey(uri)
+        info = survey["info"]
         stride = max(1, (info["frame_count"] or 0) // self.measure_frames)
-        plan = self._plan(uri, stride)
-        with self._staged_outputs(asset_id) as outputs:
-            figures = self._encode(uri, plan, stride, outputs)
+        plan = self._plan(uri, stride, survey["fields"]["interlaced"])
+        with self._staged_outputs(asset_id, survey) as outputs:
+            figures = self._encode(uri, plan, stride, outputs, survey)
             if figures["frames"] == 0:
                 raise RemasterError("the video stream decoded to no frames")
             for output in outputs:
@@ -194,14 +247,40 @@ class Remasterer:
         rows = []
         for output in outputs:
             manifest_uri = self._manifest_uri(output.uri)
-            manifest = self._manifest(asset_id, uri, source_sha256, info, plan, output, figures, seconds)
+            manifest = self._manifest(asset_id, uri, source_sha256, survey, plan, output, figures, seconds)
             write_atomic(manifest_uri, (json.dumps(manifest, indent=2) + "\n").encode(), self.storage_options)
-            rows.append(self._row(asset_id, uri, plan, output, manifest_uri, figures, seconds))
+            rows.append(self._row(asset_id, uri, survey, plan, output, manifest_uri, figures, seconds))
         log.info("remastered %s in %.1f s (%d frames)", uri, seconds, figures["frames"])
         return rows
 
-    def _plan(self, uri: str, stride: int) -> Plan:
-        """The restoration plan, from a measuring pass over the asset unless restoration is off."""
+    def _survey(self, uri: str) -> dict[str, Any]:
+        """What must be known before writing: the description, fields, timestamps, aspect and depth."""
+        meter, flags, sample_pts = FieldMeter(), [], []
+        with open_media(uri, self.storage_options) as container:
+            info = describe(container)
+            stream = video_stream(container)
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                flags.append(bool(frame.interlaced_frame))
+                sample_pts.append(frame.pts)
+                meter.add(frame.to_ndarray(format="gray"))
+                if len(sample_pts) >= SURVEY_FRAMES:
+                    break
+            declared = declared_order(stream, flags)
+            sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        measured = meter.result()
+        order, why = decide(declared, measured["measured"])
+        fields = {"field_order": order, "interlaced": order in ("tff", "bff"), "declared": declared,
+                  "why": why, **measured}
+        sar = Fraction(sar) if sar and Fraction(sar) > 0 else None
+        return {"info": info, "fields": fields, "sample_pts": sample_pts, "sar": sar,
+                "bit_depth": bit_depth(info["pix_fmt"])}
+
+    def _plan(self, uri: str, stride: int, interlaced: bool) -> Plan:
+        """The restoration plan, from a measuring pass over the asset unless restoration is off.
+
+        An interlaced asset is measured on its top fields, the pictures its restoration will see.
+        """
         if not (self.selection.auto or self.selection.ops):
             return make_plan({}, self.selection)
         meter = ShotMeter(stride)
@@ -209,87 +288,126 @@ class Remasterer:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                meter.add(frame.to_ndarray(format="rgb24"))
-        return make_plan(meter.result(), self.selection, self.restore_params)
+                rgb = frame.to_ndarray(format="rgb24")
+                meter.add(np.ascontiguousarray(rgb[0::2]) if interlaced else rgb)
+        plan = make_plan(meter.result(), self.selection, self.restore_params)
+        if interlaced:
+            for decision in plan.decisions:
+                if decision["op"] == "deblock" and decision["apply"]:
+                    decision["apply"] = False
+                    decision["why"] += ("; skipped: interlaced, restored per field, and a codec's block grid "
+                                        "is the frame's, not a field's")
+            plan.ops = [step for step in plan.ops if step["op"] != "deblock"]
+        return plan
 
-    def _encode(self, uri: str, plan: Plan, stride: int, outputs: list[_Output]) -> dict[str, Any]:
-        """The streaming pass: demux, decode, restore, upscale, encode both outputs, copy audio."""
+    def _encode(self, uri: str, plan: Plan, stride: int, outputs: list[_Output],
+                survey: dict[str, Any]) -> dict[str, Any]:
+        """The streaming pass: demux, decode, restore, upscale, encode both outputs, carry the audio."""
+        fields = survey["fields"]
+        interlaced, order = fields["interlaced"], fields["field_order"]
+        master, access = outputs
+        deep = master.pix_fmt != "bgr0"
         before, after = ShotMeter(stride), ShotMeter(stride)
-        restorer = Restorer(plan, self.storage_options)
-        timestamps: deque[int] = deque()  # pts of frames inside the restorer, at most its latency + 1
+        if interlaced:
+            restorer: Any = FieldRestorer(lambda: Restorer(plan, self.storage_options))
+        else:
+            restorer = Restorer(plan, self.storage_options)
+        pending: deque[tuple[int, np.ndarray | None]] = deque()  # frames inside the restorer
+        access_pts: deque[int] = deque()  # frames inside the access copy's deinterlacer
         decoded = 0
-        last_pts: int | None = None
         with open_media(uri, self.storage_options) as container:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
             audio = list(container.streams.audio)
-            self._open_streams(outputs, stream, audio)
+            timeline = Timeline(stream, survey["sample_pts"])
+            self._open_streams(outputs, stream, audio, survey)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            size = (width * self.upscaler.factor, height * self.upscaler.factor)  # where figures are taken
+            time_base = stream.time_base
+            deinterlace_access = Deinterlacer(width, height, order) if interlaced else None
+            deinterlace_source = Deinterlacer(width, height, order) if interlaced else None
+
+            def to_access(picture: np.ndarray, pts: int) -> None:
+                upscaled = self.upscaler(picture)
+                after.add(upscaled)
+                self._write_frame(access, upscaled, pts, time_base)
 
             def emit(restored: np.ndarray) -> None:
-                after.add(restored)
-                self._write_frame(outputs, self.upscaler(restored), timestamps.popleft(), stream.time_base)
+                pts, residual = pending.popleft()
+                if deinterlace_access is not None:  # the master keeps its fields, at the source's size
+                    self._write_frame(master, restored, pts, time_base, residual)
+                    access_pts.append(pts)
+                    for picture in deinterlace_access.push(restored):
+                        to_access(picture, access_pts.popleft())
+                    return
+                upscaled = self.upscaler(restored)
+                after.add(upscaled)
+                self._write_frame(master, upscaled, pts, time_base, residual)
+                self._write_frame(access, upscaled, pts, time_base)
 
             for packet in container.demux([stream, *audio]):
                 if packet.stream.type == "audio":
-                    if packet.dts is not None:
-                        for output in outputs:
-                            copy = _copy_packet(packet)
-                            copy.stream = output.audio[packet.stream.index]
-                            output.container.mux(copy)
+                    index = packet.stream.index
+                    transcoding = any(output.audio[index].transcode for output in outputs)
+                    frames = packet.decode() if transcoding else None  # decoded once for every output
+                    for output in outputs:
+                        output.audio[index].mux(output.container, packet, frames)
                     continue
                 for frame in packet.decode():
-                    pts = self._checked_pts(frame, last_pts, decoded, stream)
-                    last_pts = pts
+                    pts = timeline.stamp(frame.pts)
                     decoded += 1
-                    rgb = frame.to_ndarray(format="rgb24")
-                    before.add(rgb)
-                    timestamps.append(pts)
+                    rgb, residual = _picture(frame, deep)
+                    for picture in deinterlace_source.push(rgb) if deinterlace_source else [rgb]:
+                        before.add(_resized(picture, size))
+                    pending.append((pts, residual))
                     for restored in restorer.push(rgb):
                         emit(restored)
             for restored in restorer.flush():
                 emit(restored)
+            if deinterlace_access is not None and deinterlace_source is not None:
+                for picture in deinterlace_access.flush():
+                    to_access(picture, access_pts.popleft())
+                for picture in deinterlace_source.flush():
+                    before.add(_resized(picture, size))
             for output in outputs:
                 output.container.mux(output.video.encode())
+                for track in output.audio.values():
+                    track.close(output.container)
                 self._close(output, audio)
         if any(output.frames != decoded for output in outputs):
             raise RemasterError(f"decoded {decoded} frames but wrote {[o.frames for o in outputs]}")
         return {"frames": decoded, "fps": float(stream.average_rate or 0) or None,
-                "time_base": str(stream.time_base), "before": before.result(), "after": after.result()}
+                "time_base": str(stream.time_base), "timing": timeline.describe(),
+                "measured_at": f"{size[0]}x{size[1]}", "before": before.result(), "after": after.result()}
 
-    @staticmethod
-    def _checked_pts(frame: av.VideoFrame, last: int | None, index: int, stream: Any) -> int:
-        """The frame's own timestamp; one is made up only for a frame that has none."""
-        pts = frame.pts if frame.pts is not None else frame.dts
-        if pts is None:
-            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-            step = max(1, round(1 / (rate * stream.time_base)))
-            pts = (last + step) if last is not None else index * step
-        if last is not None and pts <= last:
-            raise RemasterError(f"frame {index} has timestamp {pts}, not after the previous one ({last}): "
-                                "the source's timing is broken")
-        return int(pts)
-
-    def _write_frame(self, outputs: list[_Output], frame: np.ndarray, pts: int, time_base: Fraction) -> None:
-        for output in outputs:
-            if output.kind == "master":
-                video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="bgr0")
-            else:
-                video_frame = av.VideoFrame.from_ndarray(_even(frame), format="rgb24").reformat(
-                    format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
-            video_frame.pts, video_frame.time_base = pts, time_base
-            output.container.mux(output.video.encode(video_frame))
-            output.frames += 1
+    def _write_frame(self, output: _Output, frame: np.ndarray, pts: int, time_base: Fraction,
+                     residual: np.ndarray | None = None) -> None:
+        if output.kind == "master" and residual is not None:
+            height, width = frame.shape[:2]
+            if residual.shape[:2] != (height, width):
+                residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
+            deep = np.clip(frame.astype(np.float32) * 257 + residual + 0.5, 0, 65535).astype(np.uint16)
+            video_frame = av.VideoFrame.from_ndarray(deep, format="rgb48le").reformat(format=output.pix_fmt)
+        elif output.kind == "master":
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="bgr0")
+        else:
+            video_frame = av.VideoFrame.from_ndarray(_even(frame), format="rgb24").reformat(
+                format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+        video_frame.pts, video_frame.time_base = pts, time_base
+        output.container.mux(output.video.encode(video_frame))
+        output.frames += 1
 
     # -- outputs ---------------------------------------------------------------------------------
 
     @contextmanager
-    def _staged_outputs(self, asset_id: str) -> Iterator[list[_Output]]:
+    def _staged_outputs(self, asset_id: str, survey: dict[str, Any]) -> Iterator[list[_Output]]:
         """Staging files for both outputs, removed whatever happens (published ones were moved away)."""
+        master_fmt = master_pix_fmt(survey["bit_depth"])
         with ExitStack() as stack:
             directory = None if self.local_output else stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="remaster-", dir=self.work_dir))
             outputs = []
-            for kind, name, fmt, codec, pix_fmt in (("master", "master.mkv", "matroska", "ffv1", "bgr0"),
+            for kind, name, fmt, codec, pix_fmt in (("master", "master.mkv", "matroska", "ffv1", master_fmt),
                                                     ("access", "access.mp4", "mp4", "h264", "yuv420p")):
                 uri = f"{self.out_root}/{asset_id}/{name}"
                 if directory is None:
@@ -305,20 +423,29 @@ class Remasterer:
                 outputs.append(_Output(kind, uri, staging, container, None, {}, codec, pix_fmt))
             yield outputs
 
-    def _open_streams(self, outputs: list[_Output], source: Any, audio: list[Any]) -> None:
-        """The video encoder and the audio stream copies of each output, matching the source."""
-        factor = self.upscaler.factor
-        width, height = source.codec_context.width * factor, source.codec_context.height * factor
+    def _open_streams(self, outputs: list[_Output], source: Any, audio: list[Any],
+                      survey: dict[str, Any]) -> None:
+        """The video encoder and audio tracks of each output, matching the source's shape and timing."""
+        interlaced = survey["fields"]["interlaced"]
+        sar = survey["sar"]
         for output in outputs:
+            # Upscaling never runs on woven fields: an interlaced master stays at the source's size.
+            output.upscale = 1 if (interlaced and output.kind == "master") else self.upscaler.factor
+            width = source.codec_context.width * output.upscale
+            height = source.codec_context.height * output.upscale
             output.width, output.height = width, height
             if output.kind == "access":
                 output.width, output.height = width + width % 2, height + height % 2
+            output.field_order = survey["fields"]["field_order"] if output.kind == "master" else "progressive"
             encoder = "ffv1" if output.kind == "master" else "libx264"
             video = output.container.add_stream(encoder, rate=source.average_rate or source.guessed_rate)
             video.width, video.height, video.pix_fmt = output.width, output.height, output.pix_fmt
             video.codec_context.time_base = source.time_base
-            if source.sample_aspect_ratio:
-                video.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
+            video.codec_context.field_order = _FIELD_ORDER_CODE[output.field_order]
+            if sar:  # both axes scale alike, so the sample aspect ratio is the source's at any size
+                video.codec_context.sample_aspect_ratio = sar  # MP4 and the H.264 stream take it from here
+                if output.kind == "master" and not set_stream_sar(video, sar):  # Matroska from the stream
+                    log.warning("the master %s carries its aspect ratio in the manifest only", output.uri)
             if output.kind == "master":
                 video.codec_context.gop_size = 1
                 video.codec_context.options = {"level": "3", "slicecrc": "1"}
@@ -327,24 +454,23 @@ class Remasterer:
                 video.codec_context.colorspace = Colorspace.ITU709
                 video.codec_context.color_range = ColorRange.MPEG
             output.video = video
-            for stream in audio:
-                output.audio[stream.index] = output.container.add_stream_from_template(stream)
+            output.audio = add_tracks(output.container, audio, transcode_unplayable=output.kind == "access")
             try:
                 output.container.start_encoding()
             except av.FFmpegError as exc:
                 codecs = ", ".join(f"#{s.index} {s.codec_context.name}" for s in audio) or "none"
                 raise RemasterError(f"cannot start the {output.kind} file ({output.codec}) with the source's "
-                                    f"audio copied untouched (audio {codecs}): {exc}") from exc
+                                    f"audio (audio {codecs}): {exc}") from exc
 
     @staticmethod
     def _close(output: _Output, audio: list[Any]) -> None:
-        """Writes the trailer, where a muxer finally refuses what it cannot store (PCM layouts in MP4)."""
+        """Writes the trailer, where a muxer finally refuses what it cannot store."""
         try:
             output.container.close()
         except av.FFmpegError as exc:
             codecs = ", ".join(f"#{s.index} {s.codec_context.name}" for s in audio) or "none"
             raise RemasterError(f"cannot finish the {output.kind} file ({output.codec}) with the source's "
-                                f"audio copied untouched (audio {codecs}): {exc}") from exc
+                                f"audio (audio {codecs}): {exc}") from exc
 
     def _publish(self, staging: str, uri: str) -> None:
         """Into place in one step: a rename beside the target, or a single upload to the store."""
@@ -360,40 +486,61 @@ class Remasterer:
     def _manifest_uri(output_uri: str) -> str:
         return output_uri.rsplit(".", 1)[0] + ".manifest.json"
 
-    def _manifest(self, asset_id: str, uri: str, source_sha256: str, info: dict[str, Any], plan: Plan,
+    def _decisions(self, survey: dict[str, Any], plan: Plan, output: _Output) -> dict[str, Any]:
+        fields = dict(survey["fields"])
+        if fields["interlaced"]:
+            fields["restoration"] = ("per field: top and bottom fields restored as two half-height streams, "
+                                     "woven back; deblock skipped")
+            fields["upscale"] = ("master kept at the source's size with its fields; the access copy is "
+                                 f"deinterlaced (bwdif) and then upscaled x{self.upscaler.factor}")
+        return {"mode": plan.mode, "decisions": plan.decisions, "measurements": plan.measurements,
+                "fields": fields, "output_upscale": output.upscale}
+
+    def _manifest(self, asset_id: str, uri: str, source_sha256: str, survey: dict[str, Any], plan: Plan,
                   output: _Output, figures: dict[str, Any], seconds: float) -> dict[str, Any]:
+        info = survey["info"]
         return {
             "schema": MANIFEST_SCHEMA,
             "asset_id": asset_id,
             "source": {"uri": uri, "sha256": source_sha256, "video_codec": info["video_codec"],
-                       "pix_fmt": info["pix_fmt"], "width": info["width"], "height": info["height"],
+                       "pix_fmt": info["pix_fmt"], "bit_depth": survey["bit_depth"], "width": info["width"],
+                       "height": info["height"], "sample_aspect_ratio": _ratio(survey["sar"]),
+                       "field_order": survey["fields"]["field_order"],
                        "audio_streams": info["audio_streams"]},
-            "output": {"uri": output.uri, "kind": output.kind, "sha256": output.sha256, "codec": output.codec,
-                       "pix_fmt": output.pix_fmt, "width": output.width, "height": output.height,
-                       "frame_count": output.frames, "fps": figures["fps"], "time_base": figures["time_base"],
-                       "audio": "copied untouched" if info["audio_streams"] else "none in source",
+            "output": {"uri": output.uri, "kind": output.kind, "sha256": output.sha256,
+                       "codec": output.codec, "pix_fmt": output.pix_fmt,
+                       "bit_depth": bit_depth(output.pix_fmt), "width": output.width, "height": output.height,
+                       "sample_aspect_ratio": _ratio(survey["sar"]), "field_order": output.field_order,
+                       "frame_count": output.frames, "fps": figures["fps"],
+                       "time_base": figures["time_base"], "timing": figures["timing"],
+                       "audio": [track.describe() for track in output.audio.values()],
                        "encoder": {"crf": self.crf, "preset": self.preset} if output.kind == "access"
                        else {"level": 3, "gop": 1, "slicecrc": True}},
             "restoration": plan.as_dict(),
-            "upscale": self.upscaler.describe(),
-            "metrics": {"before": figures["before"], "after": figures["after"]},
+            "fields": self._decisions(survey, plan, output)["fields"],
+            "upscale": {**self.upscaler.describe(), "applied": output.upscale},
+            "metrics": {"measured_at": figures["measured_at"], "before": figures["before"],
+                        "after": figures["after"]},
             "seconds": round(seconds, 3),
         }
 
-    def _row(self, asset_id: str, uri: str, plan: Plan, output: _Output, manifest_uri: str,
-             figures: dict[str, Any], seconds: float) -> dict[str, Any]:
+    def _row(self, asset_id: str, uri: str, survey: dict[str, Any], plan: Plan, output: _Output,
+             manifest_uri: str, figures: dict[str, Any], seconds: float) -> dict[str, Any]:
         before, after = figures["before"], figures["after"]
         return {
             "asset_id": asset_id, "source_uri": uri, "kind": output.kind, "output_uri": output.uri,
             "output_sha256": output.sha256, "manifest_uri": manifest_uri, "codec": output.codec,
             "width": output.width, "height": output.height, "frame_count": output.frames,
             "fps": figures["fps"],
-            "upscale": self.upscaler.factor, "operations": json.dumps(plan.ops),
-            "decisions": json.dumps({"mode": plan.mode, "decisions": plan.decisions,
-                                     "measurements": plan.measurements}),
+            "upscale": output.upscale, "operations": json.dumps(plan.ops),
+            "decisions": json.dumps(self._decisions(survey, plan, output)),
             "model": self.upscaler.model, "model_version": self.upscaler.version,
             "noise_before": before["noise"], "noise_after": after["noise"],
             "sharpness_before": before["sharpness"], "sharpness_after": after["sharpness"],
             "flicker_before": before["flicker"], "flicker_after": after["flicker"],
             "seconds": seconds, "status": "ok", "error": None,
+            "pix_fmt": output.pix_fmt, "bit_depth": bit_depth(output.pix_fmt),
+            "field_order": output.field_order, "sample_aspect_ratio": _ratio(survey["sar"]),
+            "audio_tracks": len(output.audio),
+            "audio": json.dumps([track.describe() for track in output.audio.values()]),
         }

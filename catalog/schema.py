@@ -175,6 +175,12 @@ REMASTER = pa.schema(
         pa.field("seconds", pa.float64()),
         pa.field("status", pa.string(), nullable=False),  # 'ok' or 'failed'
         pa.field("error", pa.string()),
+        pa.field("pix_fmt", pa.string()),  # the output's pixel format (a 10-bit source: gbrp10le master)
+        pa.field("bit_depth", pa.int32()),
+        pa.field("field_order", pa.string()),  # 'progressive', 'tff' or 'bff' (access copies: progressive)
+        pa.field("sample_aspect_ratio", pa.string()),  # 'num:den', the source's; None for square/unset
+        pa.field("audio_tracks", pa.int32()),
+        pa.field("audio", pa.string()),  # JSON: per track, copied untouched or transcoded (to what)
     ]
 )
 
