@@ -57,18 +57,16 @@ def audit_run(
     """
     config = config or AuditConfig()
     started = time.perf_counter()
-    outputs = gather_outputs(settings, run_id)
-    findings = Findings.start(outputs, config)
-    faces_needed = _LazyAnalyzer(analyzer)
-    audit_faces(settings, outputs, config, findings, faces_needed)
-    audit_provenance(settings, outputs, config, findings)
-    audit_bias(settings, outputs, config, findings, faces_needed)
+    audit = RunAudit(settings, config, gather_outputs(settings, run_id), _LazyAnalyzer(analyzer))
+    findings = Findings.start(audit.outputs, config)
+    for each in (audit_faces, audit_provenance, audit_bias):
+        each(audit, findings)
     table = findings.table()
     findings.clock["total"] = time.perf_counter() - started
     summary = _summary(run_id, findings.audit_id, findings.rows, findings.clock)
     if config.report:
         summary["report"] = write_report(settings, findings, summary)
-    append(outputs.catalog, "audits", table, run_id=run_id)
+    append(audit.outputs.catalog, "audits", table, run_id=run_id)
     return summary
 
 
@@ -164,14 +162,20 @@ class Findings:
         )
 
 
-def audit_faces(
-    settings: Settings,
-    outputs: RunOutputs,
-    config: AuditConfig,
-    findings: Findings,
-    faces_needed: _LazyAnalyzer,
-) -> None:
+@dataclass(frozen=True)
+class RunAudit:
+    """What every audit reads: the settings, the audit's configuration, the run's outputs and the
+    face analyzer (loaded the first time one asks for it)."""
+
+    settings: Settings
+    config: AuditConfig
+    outputs: RunOutputs
+    faces: _LazyAnalyzer
+
+
+def audit_faces(audit: RunAudit, findings: Findings) -> None:
     """Identity drift and manipulation signals of each remastered output of the configured kinds."""
+    settings, config, outputs = audit.settings, audit.config, audit.outputs
     ok = outputs.ok
     if not ok or not (config.identity.enabled or config.manipulation.enabled):
         return
@@ -192,7 +196,7 @@ def audit_faces(
             comparisons = identity.compare_outputs(
                 row["source_uri"],
                 row["output_uri"],
-                faces_needed(),
+                audit.faces(),
                 frames,
                 storage_options=settings.storage_options(),
                 min_iou=config.identity.min_iou,
@@ -202,27 +206,20 @@ def audit_faces(
             )
 
 
-def audit_provenance(
-    settings: Settings, outputs: RunOutputs, config: AuditConfig, findings: Findings
-) -> None:
+def audit_provenance(audit: RunAudit, findings: Findings) -> None:
     """Each output checked against its manifest and, where it carries them, its content credentials."""
-    if not (config.provenance.enabled and outputs.remasters):
+    remasters = audit.outputs.remasters
+    if not (audit.config.provenance.enabled and remasters):
         return
     with findings.timed("provenance"):
-        findings.rows.extend(
-            _provenance_rows(outputs.remasters, config, settings.storage_options(), findings.context)
-        )
+        options = audit.settings.storage_options()
+        findings.rows.extend(_provenance_rows(remasters, audit.config, options, findings.context))
 
 
-def audit_bias(
-    settings: Settings,
-    outputs: RunOutputs,
-    config: AuditConfig,
-    findings: Findings,
-    faces_needed: _LazyAnalyzer,
-) -> None:
+def audit_bias(audit: RunAudit, findings: Findings) -> None:
     """Representation in the catalog, exposure in search and recommendations, and (when asked)
     the face model's quality parity."""
+    settings, config, outputs = audit.settings, audit.config, audit.outputs
     if not config.bias.enabled:
         return
     with findings.timed("bias"):
@@ -235,7 +232,7 @@ def audit_bias(
             findings.rows.extend(bias.exposure(ranked, faces, shot_assets, config.bias, source=source))
         findings.context["catalog_faces"] = len(faces)
         if config.bias.quality_parity:
-            findings.rows.extend(_quality_rows(settings, config, faces_needed, settings.storage_options()))
+            findings.rows.extend(_quality_rows(settings, config, audit.faces, settings.storage_options()))
 
 
 def write_report(settings: Settings, findings: Findings, summary: dict[str, Any]) -> str:
