@@ -17,9 +17,9 @@ the true ten nearest neighbours among the ten answers, over ``--queries`` querie
 
 Our index is built the way ``build_index`` builds it: the plan from ``choose_layout`` (the
 budget, no GPU), trained and filled in this process, then the search settings calibrated on a
-sample of the base vectors. It is written to a file and memory-mapped back, as a ``Searcher``
-loads it, before it is measured. autofaiss (``build_index`` on the same array) gets the same
-memory budget (``max_index_memory_usage``, at least 256 MiB) and the latency target
+sample of the base vectors. It is written to a file and memory-mapped back, as the query engine
+loads it (``read_index_files``), before it is measured. autofaiss (``build_index`` on the same
+array) gets the same memory budget (``max_index_memory_usage``, at least 256 MiB) and the latency target
 (``max_index_query_time_ms``, which it spends on recall) and 2 cores; its own tuned search settings
 are kept.
 
@@ -134,7 +134,7 @@ def resident_kib() -> tuple[int, int]:
 
 
 def mapped(path: str, params: str) -> tuple[Any, tuple[int, int]]:
-    """The index memory-mapped back from its file, as a Searcher loads it, and the memory before.
+    """The index memory-mapped back from its file, as the query engine loads it, and the memory before.
     The built copy was freed just before: hand its pages back to the kernel first, or the loaded
     index would reuse them unseen."""
     ctypes.CDLL("libc.so.6").malloc_trim(0)
