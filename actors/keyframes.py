@@ -1,11 +1,12 @@
-"""The shape of every stage that looks at keyframes.
+"""The stages that look at keyframes.
 
-A keyframe stage declares the columns it adds (`OUTPUT`) and implements
-`annotate(images)` (or `annotate_batch(batch, images)` when it also reads the
-shot's other columns); decoding the JPEGs is done here, once. `KeyframeSuite`
-runs several such stages in one actor over one decode, so the understanding
-stages that share a batch of keyframes never decode it twice, and only small
-JPEGs ever travel between actors.
+A keyframe stage is a `Stage` of the `keyframes` group: it declares the
+columns it adds (`writes`) and implements `annotate(images)` (or
+`annotate_batch(batch, images)` when it also reads the shot's other columns);
+decoding the JPEGs is done here, once. `KeyframeSuite` runs the group's
+stages in one actor over one decode, so the models that share a batch of
+keyframes never decode it twice, and only small JPEGs ever travel between
+actors.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 import pyarrow as pa
+
+from actors.stage import Group, Resources, Stage
 
 Image = np.ndarray  # RGB, uint8, H×W×3
 
@@ -34,13 +37,21 @@ def decode_keyframes(batch: pa.Table, column: str = "keyframe_jpeg") -> list[Ima
     return images
 
 
-class KeyframeStage:
+KEYFRAMES = Group(
+    "keyframes",
+    Resources(batch_size=16),
+    "every keyframe model in one actor, over one decode of each batch",
+)
+
+
+class KeyframeStage(Stage):
     """Base of the stages that map keyframe images to columns of their own."""
 
-    OUTPUT: ClassVar[pa.Schema]
+    group: ClassVar[Group | None] = KEYFRAMES
+    reads: ClassVar[tuple[str, ...]] = ("keyframe_jpeg",)
 
     def annotate(self, images: Sequence[Image | None]) -> dict[str, list[Any]]:
-        """One value per image for each column of OUTPUT (null/empty where image is None)."""
+        """One value per image for each column of `writes` (null/empty where image is None)."""
         raise NotImplementedError
 
     def annotate_batch(self, batch: pa.Table, images: Sequence[Image | None]) -> dict[str, list[Any]]:
@@ -48,7 +59,7 @@ class KeyframeStage:
         return self.annotate(images)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return append_columns(batch, self.OUTPUT, self.annotate_batch(batch, decode_keyframes(batch)))
+        return append_columns(batch, self.writes, self.annotate_batch(batch, decode_keyframes(batch)))
 
 
 class KeyframeSuite:
@@ -67,7 +78,7 @@ class KeyframeSuite:
         self.last_seconds = {"decode": time.perf_counter() - started}
         for name, stage in self.stages.items():
             started = time.perf_counter()
-            batch = append_columns(batch, stage.OUTPUT, stage.annotate_batch(batch, images))
+            batch = append_columns(batch, stage.writes, stage.annotate_batch(batch, images))
             self.last_seconds[name] = time.perf_counter() - started
         return batch
 

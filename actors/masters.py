@@ -1,27 +1,77 @@
 """The remaster stage as a column of asset rows.
 
 `Remasterer` maps an asset to its output rows (master, access copy, or one
-failed row). Here those rows ride on the asset's own row, so they are staged,
+failed row). Here those rows ride on the asset's own row, so they are spooled,
 committed and resumed together with the asset's shots.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
 
 from actors.keyframes import append_columns
 from actors.remaster import Remasterer
+from actors.restore import parse_ops
+from actors.stage import RUNTIME, ModelParams, Owned, Resources, Stage
+from catalog.rows import first_per_asset
 from catalog.schema import REMASTERED
 
 
-class AssetRemaster:
+class RemasterParams(ModelParams):
+    restore: str = Field("auto", description="'auto', 'off', or operations separated by commas")
+    upscale: Literal[1, 2, 4] = 2
+    upscale_method: Literal["network", "lanczos"] = "network"
+    weights: str | None = Field(None, description="upscaler weights instead of the committed ones")
+    crf: int = Field(18, ge=0, le=51, description="quality of the H.264 access copy")
+    out: str | None = Field(None, description="where outputs go; default: masters/ under the home")
+    tile: int | None = Field(
+        None, ge=16, description="upscale in tiles of this side", json_schema_extra=RUNTIME
+    )
+
+    @field_validator("restore")
+    @classmethod
+    def _known_operations(cls, value: str) -> str:
+        parse_ops(value)
+        return value
+
+
+class AssetRemaster(Stage):
     """Adds `remasters` to asset rows; the restoration and encoding happen in `Remasterer`."""
 
-    def __init__(self, **remasterer: Any) -> None:
-        self.remasterer = Remasterer(**remasterer)
+    name = "remaster"
+    Params = RemasterParams
+    level = "asset"
+    reads = ("asset_id", "uri")
+    writes = REMASTERED
+    owns = (Owned("remasters"),)
+    resources = Resources(batch_size=1)
+    context = ("storage_options", "masters_root")
+    enabled_by_default = False  # hours of CPU for an archive: asked for, not assumed
+
+    def setup(
+        self,
+        *,
+        out: str | None,
+        storage_options: dict[str, Any] | None = None,
+        masters_root: str | None = None,
+        **remasterer: Any,
+    ) -> None:
+        out_root = out or masters_root
+        if out_root is None:
+            raise ValueError("remaster: say where the outputs go (`out`, or the home's masters/)")
+        self.remasterer = Remasterer(out_root=out_root, storage_options=storage_options, **remasterer)
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        per_asset = first_per_asset(rows)
+        return {
+            "remasters": pa.Table.from_struct_array(pc.list_flatten(per_asset["remasters"].combine_chunks()))
+        }
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         outputs: dict[str, list[dict[str, Any]]] = defaultdict(list)

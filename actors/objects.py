@@ -33,10 +33,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
+from pydantic import Field
 
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, clip_box, model_file, pick_device
-from catalog.schema import OBJECTS
+from actors.stage import ModelParams, Owned
+from catalog.rows import tag_rows
+from catalog.schema import OBJECT_TAG, OBJECTS
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +60,34 @@ def load_coco_labels(path: str | Path | None = None) -> list[str]:
     return text.splitlines()
 
 
+class ObjectsParams(ModelParams):
+    model: str = DEFAULT_MODEL
+    weights: str | None = Field(None, description="a TF Object Detection API frozen graph (.pb)")
+    config: str | None = Field(None, description="its .pbtxt")
+    labels: str | None = Field(None, description="class names by id, one a line")
+    score_threshold: float = Field(0.5, ge=0, le=1, description="least score of a detection kept")
+    input_size: int | tuple[int, int] = Field(300, description="the network's input, square or (w, h)")
+
+
 class ObjectDetector(KeyframeStage):
     """Adds ``objects`` (label, score, box in keyframe pixels) and ``objects_model`` per keyframe."""
 
-    OUTPUT = OBJECTS
+    name = "objects"
+    Params = ObjectsParams
+    writes = OBJECTS
+    owns = (Owned("tags", where=("kind", (OBJECT_TAG,))),)
 
-    def __init__(
+    def setup(
         self,
         *,
-        model: str = DEFAULT_MODEL,
-        weights: str | None = None,
-        config: str | None = None,
-        labels: str | None = None,
-        score_threshold: float = 0.5,
-        input_size: int | tuple[int, int] = 300,
-        device: str | None = None,
+        model: str,
+        weights: str | None,
+        config: str | None,
+        labels: str | None,
+        score_threshold: float,
+        input_size: int | tuple[int, int],
+        device: str | None,
     ) -> None:
-        if not 0.0 <= score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must be within 0..1, not {score_threshold}")
         self.score_threshold = score_threshold
         self.input_size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
         graph = model_file(
@@ -102,6 +116,10 @@ class ObjectDetector(KeyframeStage):
                 reason=f"it outputs {out.shape}, not detections (1, 1, N, 7)",
                 hint="use a TF Object Detection API graph whose .pbtxt ends in DetectionOutput",
             )
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        return {"tags": tag_rows(rows, "objects", OBJECT_TAG, "objects_model")}
 
     def detect(self, image: np.ndarray) -> list[dict[str, Any]]:
         """Detections on one RGB image, best first."""

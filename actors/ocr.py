@@ -44,10 +44,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
+from pydantic import Field
 
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, clip_box, model_file, onnx_providers
-from catalog.schema import ONSCREEN_TEXT
+from actors.stage import RUNTIME, ModelParams, Owned
+from catalog.rows import tag_rows
+from catalog.schema import ONSCREEN_TEXT, ONSCREEN_TEXT_TAG
 
 DEFAULT_MODEL = "pp-ocrv6-small"
 PACKAGE = "rapidocr"
@@ -94,6 +98,18 @@ def has_text_edges(image: np.ndarray) -> bool:
     return int(sized.sum()) >= GATE_MIN_BLOBS
 
 
+class OcrParams(ModelParams):
+    model: str = DEFAULT_MODEL
+    det_weights: str | None = Field(None, description="a PP-OCR text detector (ONNX)")
+    rec_weights: str | None = Field(None, description="a PP-OCR recogniser (ONNX), its characters inside")
+    min_score: float = Field(0.8, ge=0, le=1, description="least confidence of a line kept")
+    upscale_below: int = Field(720, ge=0, description="keyframes smaller than this are upscaled 2x first")
+    det_side: int = Field(736, ge=32, description="longest side the detector sees")
+    early_exit: bool = Field(True, description="skip keyframes with no text-like edges")
+    use_direction_classifier: bool = False
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads", json_schema_extra=RUNTIME)
+
+
 class TextReader(KeyframeStage):
     """Adds ``texts`` (text, confidence, box) and ``text_model`` per keyframe.
 
@@ -103,24 +119,25 @@ class TextReader(KeyframeStage):
     keyframe; ``threads`` caps onnxruntime's threads for an actor given a CPU share.
     """
 
-    OUTPUT = ONSCREEN_TEXT
+    name = "ocr"
+    Params = OcrParams
+    writes = ONSCREEN_TEXT
+    owns = (Owned("tags", where=("kind", (ONSCREEN_TEXT_TAG,))),)
 
-    def __init__(
+    def setup(
         self,
         *,
-        model: str = DEFAULT_MODEL,
-        det_weights: str | None = None,
-        rec_weights: str | None = None,
-        min_score: float = 0.8,
-        upscale_below: int = 720,
-        det_side: int = 736,
-        early_exit: bool = True,
-        use_direction_classifier: bool = False,
-        device: str | None = None,
-        threads: int | None = None,
+        model: str,
+        det_weights: str | None,
+        rec_weights: str | None,
+        min_score: float,
+        upscale_below: int,
+        det_side: int,
+        early_exit: bool,
+        use_direction_classifier: bool,
+        device: str | None,
+        threads: int | None,
     ) -> None:
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError(f"min_score must be within 0..1, not {min_score}")
         self.min_score = min_score
         self.upscale_below = upscale_below
         self.early_exit = early_exit
@@ -177,6 +194,10 @@ class TextReader(KeyframeStage):
             raise ModelLoadError(
                 model, f"{det} + {rec}", package=PACKAGE, reason=f"{type(exc).__name__}: {exc}"[:500]
             ) from exc
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        return {"tags": tag_rows(rows, "texts", ONSCREEN_TEXT_TAG, "text_model")}
 
     def read(self, image: np.ndarray) -> list[dict[str, Any]]:
         """Text lines on one RGB image, top to bottom; empty when there are none."""

@@ -21,8 +21,12 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from actors.keyframes import KeyframeStage
+from actors.stage import Owned
+from catalog.rows import columns
 from catalog.schema import PHASH
 
 _THUMB = 32
@@ -50,7 +54,16 @@ def hamming(a: int, b: int) -> int:
 class PerceptualHasher(KeyframeStage):
     """Adds ``phash`` per keyframe; needs no model, so it costs well under a millisecond a frame."""
 
-    OUTPUT = PHASH
+    name = "phash"
+    writes = PHASH
+    owns = (Owned("shots", columns=("phash",)),)
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        """The hash's 64 bits as Iceberg's signed long (it has no unsigned types)."""
+        shots = columns(rows, ["shot_id", "asset_id", "phash"])
+        signed = pc.cast(shots["phash"], pa.int64(), safe=False)
+        return {"shots": shots.set_column(2, "phash", signed)}
 
     def annotate(self, images: Sequence[np.ndarray | None]) -> dict[str, list[Any]]:
         return {"phash": [None if image is None else phash(image) for image in images]}

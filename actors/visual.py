@@ -32,13 +32,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
+from pydantic import Field
 
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, pick_device
-from catalog.schema import VISUAL, VISUAL_DIM
+from actors.stage import RUNTIME, ModelParams, Owned
+from catalog.rows import exploded, positions, vector_rows
+from catalog.schema import IMAGENET_TAG, TAGS, VISUAL, VISUAL_DIM, VISUAL_SPACE
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,13 @@ def load_imagenet_classes() -> list[str]:
     return names
 
 
+class VisualParams(ModelParams):
+    model: str = DEFAULT_MODEL
+    weights: str | None = Field(None, description="a local .pth to use instead of the packaged weights")
+    top_k: int = Field(5, ge=1, le=50, description="ImageNet tags kept per keyframe")
+    batch_size: int = Field(32, ge=1, description="keyframes per forward pass", json_schema_extra=RUNTIME)
+
+
 class VisualTagger(KeyframeStage):
     """Tags and embeds keyframes; loads its network once per worker.
 
@@ -67,19 +79,17 @@ class VisualTagger(KeyframeStage):
     file's stem, so vectors from different weights are never mixed in an index.
     """
 
-    OUTPUT = VISUAL
+    name = "visual"
+    Params = VisualParams
+    writes = VISUAL
+    owns = (
+        Owned("tags", where=("kind", (IMAGENET_TAG,))),
+        Owned("embeddings", where=("space", (VISUAL_SPACE,))),
+    )
 
-    def __init__(
-        self,
-        *,
-        model: str = DEFAULT_MODEL,
-        weights: str | None = None,
-        top_k: int = 5,
-        device: str | None = None,
-        batch_size: int = 32,
+    def setup(
+        self, *, model: str, weights: str | None, top_k: int, device: str | None, batch_size: int
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         self.classes = load_imagenet_classes()
         self.labels = list(dict.fromkeys(self.classes))
         if not 1 <= top_k <= len(self.labels):
@@ -91,6 +101,28 @@ class VisualTagger(KeyframeStage):
         self.visual_model = f"{model}/imagenet" if weights is None else f"{model}/{Path(weights).stem}"
         label_index = {label: i for i, label in enumerate(self.labels)}
         self._class_to_label = torch.tensor([label_index[c] for c in self.classes], device=self.device)
+
+    @classmethod
+    def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
+        shots = rows.filter(pc.is_valid(rows["shot_id"]))
+        has, labels, parents = exploded(shots, "tag_labels")
+        n = len(parents)
+        tags = pa.table(
+            {
+                "shot_id": has["shot_id"].take(parents),
+                "asset_id": has["asset_id"].take(parents),
+                "kind": pa.array([IMAGENET_TAG] * n, pa.string()),
+                "label": labels,
+                "score": pc.list_flatten(has["tag_scores"].combine_chunks()),
+                "rank": positions(has["tag_labels"].combine_chunks(), parents),
+                "box": pa.nulls(n, TAGS.field("box").type),
+                "model": has["visual_model"].take(parents),
+            }
+        )
+        return {
+            "tags": tags,
+            "embeddings": vector_rows(shots, "visual_embedding", VISUAL_SPACE, "visual_model"),
+        }
 
     def embed_images(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, list[Tags]]:
         """Embeddings and tags for decoded images, e.g. a query image at search time.

@@ -78,6 +78,14 @@ def replace_assets(
     return _commit(catalog, name, rows, run_id=run_id, replacing=In("asset_id", ids))
 
 
+def replace_matching(
+    catalog: SqlCatalog, name: str, rows: pa.Table, replacing: BooleanExpression, *, run_id: str
+) -> int | None:
+    """Make `rows` the table's only rows matching `replacing`, in one commit (a stage's rows
+    of some assets, where several stages write rows of one table)."""
+    return _commit(catalog, name, rows, run_id=run_id, replacing=replacing)
+
+
 def replace_all(catalog: SqlCatalog, name: str, rows: pa.Table, *, run_id: str) -> int | None:
     """Make `rows` the whole table, in one commit (for tables derived from the whole catalog)."""
     return _commit(catalog, name, rows, run_id=run_id, replacing=AlwaysTrue())

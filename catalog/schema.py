@@ -366,6 +366,10 @@ TABLES: dict[str, pa.Schema] = {
 }
 """Every catalog table by name. Later stages add theirs here."""
 
+ROW_KEYS: dict[str, str] = {"assets": "asset_id", "shots": "shot_id"}
+"""The column naming a row of the tables whose columns several stages own, by which a
+stage's columns are matched to the rows of the stage that owns the rows."""
+
 
 def shot_id(asset_id: str, start_frame: int, end_frame: int) -> str:
     """A shot is named by its asset and frame range, so re-runs name it alike."""

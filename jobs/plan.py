@@ -1,8 +1,9 @@
-"""Turning a job spec into a Ray Data plan.
+"""Turning a job spec's stages into a Ray Data plan.
 
 Resources are decided here, where a stage is wired in, and never inside the
 stage: the same stage class runs as one CPU actor on a laptop or as many
-fractional-GPU actors on a cluster.
+fractional-GPU actors on a cluster. Every step of the plan is one
+`StageActor`, hosting one stage or a group that shares an actor.
 """
 
 from __future__ import annotations
@@ -13,141 +14,102 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray.data
 from ray.data import ActorPoolStrategy
 
-from actors.faces import FaceAnalyzer
 from actors.fingerprint import Fingerprinter
-from actors.masters import AssetRemaster
-from actors.objects import ObjectDetector
-from actors.ocr import TextReader
-from actors.phash import PerceptualHasher
-from actors.safety import SafetyScorer
-from actors.segment import Segmenter
-from actors.speech import AssetSpeech, ShotTranscript
-from actors.technical import TechnicalTagger
-from actors.text_embed import TextEmbedder
-from actors.visual import VisualTagger
-from catalog.settings import Settings
-from jobs.composite import KeyframeModels, StageChain
-from jobs.spec import JobSpec, Resources, SpecError
+from actors.keyframes import KeyframeSuite
+from actors.stage import Resources, Stage, StageParams
+from jobs.spec import EnabledStage
 
 BUSY_PREFIX = "_busy_s_"
 ASSET_ROWS = "_asset_rows"
 MAX_BLOCKS = 1000
 
-KEYFRAME_MODELS: dict[str, type] = {
-    "visual": VisualTagger,
-    "objects": ObjectDetector,
-    "ocr": TextReader,
-    "faces": FaceAnalyzer,
-    "safety": SafetyScorer,
-    "technical": TechnicalTagger,
-    "phash": PerceptualHasher,
-}
-
 
 @dataclass(frozen=True)
-class StageBinding:
+class Step:
+    """One `map_batches` of the plan: a stage, or the stages of a group in one actor."""
+
     name: str
-    stage: type
-    kwargs: dict[str, Any]
+    members: tuple[EnabledStage, ...]
     resources: Resources
-    tables: tuple[str, ...]  # the catalog tables whose rows for an asset this stage provides
+    fans_out: bool
 
 
-def stage_bindings(spec: JobSpec, settings: Settings) -> list[StageBinding]:
-    """The describing stages the spec enables, in plan order, with their arguments."""
-    stages = spec.stages
-    if not stages.segment.enabled:
-        raise SpecError("stages.segment: cannot be disabled; every later stage works on its shots")
-    storage = {**settings.storage_options(), **spec.source.storage_options}
-    bindings = []
-    if stages.speech.enabled:
-        speech = {**stages.speech.params(), "storage_options": storage}
-        bindings.append(
-            StageBinding("speech", AssetSpeech, speech, stages.speech.resources, ("transcripts",))
-        )
-    if stages.remaster.enabled:
-        remaster = stages.remaster.params()
-        remaster["out_root"] = remaster.pop("out", None) or settings.location("masters")
-        remaster["storage_options"] = storage
-        bindings.append(
-            StageBinding("remaster", AssetRemaster, remaster, stages.remaster.resources, ("remasters",))
-        )
-    segment = {
-        **stages.segment.params(),
-        "keyframe_root": settings.location("keyframes"),
-        "storage_options": storage,
-    }
-    bindings.append(
-        StageBinding("segment", Segmenter, segment, stages.segment.resources, ("assets", "shots"))
-    )
-    if stages.keyframes.models():
-        parts = [
-            (name, KEYFRAME_MODELS[name], model.params()) for name, model in stages.keyframes.models().items()
-        ]
-        bindings.append(
-            StageBinding(
-                "keyframes",
-                KeyframeModels,
-                {"parts": parts},
-                stages.keyframes.resources,
-                ("tags", "embeddings", "faces"),
-            )
-        )
-    if stages.text.enabled:
-        parts = [("transcript", ShotTranscript, {}), ("text", TextEmbedder, stages.text.params())]
-        bindings.append(
-            StageBinding(
-                "text", StageChain, {"parts": parts}, stages.text.resources, ("captions", "embeddings")
-            )
-        )
-    return bindings
+def plan_steps(enabled: list[EnabledStage]) -> list[Step]:
+    """The plan's steps in order: a group's members (adjacent in the registry) become one step."""
+    steps: list[Step] = []
+    for entry in enabled:
+        group = entry.stage.group
+        if group is not None and steps and steps[-1].name == group.name:
+            last = steps[-1]
+            steps[-1] = Step(last.name, (*last.members, entry), last.resources, last.fans_out)
+        else:
+            name = group.name if group is not None else entry.stage.name
+            steps.append(Step(name, (entry,), entry.resources, entry.stage.fans_out))
+    return steps
 
 
-def instrumented(name: str, stage: type, *, fans_out: bool = False) -> type:
-    """The stage, adding columns with the seconds each output row cost it (one per part,
-    when it reports its parts in `last_seconds`), so the driver totals every stage's busy
-    time without asking Ray for its stats.
+class StageActor:
+    """Hosts a step's stages in one Ray actor and adds, to every output row, the seconds it cost
+    each stage (`BUSY_PREFIX` + name), so the driver totals every stage's busy time without
+    asking Ray for its stats.
 
-    A stage that fans out (one asset in, a row per shot out) also gets the input's other
-    columns carried onto its rows by asset, and a count of rows per asset, so the driver
-    knows when all of an asset's rows have come through the later stages."""
+    A step that fans out (one asset in, a row per shot out) also carries the input's other
+    columns onto its rows by asset, and counts the rows per asset (`ASSET_ROWS`), so the
+    driver knows when all of an asset's rows have come through the later steps."""
 
-    def __call__(self: Any, batch: pa.Table) -> pa.Table:
+    def __init__(
+        self,
+        members: list[tuple[type[Stage], StageParams]],
+        context: dict[str, Any],
+        *,
+        grouped: bool,
+        fans_out: bool,
+    ) -> None:
+        stages = {
+            cls.name: cls(params, **{key: context[key] for key in cls.context if key in context})
+            for cls, params in members
+        }
+        self.run: Any = KeyframeSuite(stages) if grouped else next(iter(stages.values()))
+        self.name = next(iter(stages)) if not grouped else None
+        self.fans_out = fans_out
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()
-        out = stage.__call__(self, batch)
-        elapsed = time.perf_counter() - started
-        parts = getattr(self, "last_seconds", None) or {name: elapsed}
-        for part, seconds in parts.items():
-            share = seconds / max(out.num_rows, 1)
+        out = self.run(batch)
+        seconds = getattr(self.run, "last_seconds", None) if self.name is None else None
+        seconds = seconds or {self.name: time.perf_counter() - started}
+        if self.fans_out:
+            out = carry(batch.drop_columns([ASSET_ROWS]), out)
+        for part, spent in seconds.items():
+            share = spent / max(out.num_rows, 1)
             out = out.append_column(BUSY_PREFIX + part, pa.array([share] * out.num_rows, pa.float64()))
-        if fans_out:
-            out = _carry(batch, out)
-            per_asset = Counter(out["asset_id"].to_pylist())
-            counts = [per_asset[a] for a in out["asset_id"].to_pylist()]
-            out = out.append_column(ASSET_ROWS, pa.array(counts, pa.int32()))
         return out
 
-    return type(stage.__name__, (stage,), {"__call__": __call__, "__module__": stage.__module__})
 
-
-def _carry(batch: pa.Table, out: pa.Table) -> pa.Table:
-    """The input's columns that the stage did not produce, onto its output rows by asset."""
-    extra = [c for c in batch.column_names if c not in out.column_names]
-    if not extra:
-        return out
+def carry(batch: pa.Table, out: pa.Table) -> pa.Table:
+    """The input's columns that the stage did not produce, onto its output rows by asset, and
+    each row's count of rows of its asset. Seconds already spent on an asset are shared among
+    its rows, so that a stage's busy time is counted once, not once per shot."""
+    asset_ids = out["asset_id"].to_pylist()
+    per_asset = Counter(asset_ids)
     position = {asset: i for i, asset in enumerate(batch["asset_id"].to_pylist())}
-    rows = pa.array([position[a] for a in out["asset_id"].to_pylist()], pa.int64())
-    for column in extra:
-        out = out.append_column(batch.schema.field(column), batch[column].take(rows))
-    return out
+    rows = pa.array([position[a] for a in asset_ids], pa.int64())
+    counts = pa.array([per_asset[a] for a in asset_ids], pa.int32())
+    for column in [c for c in batch.column_names if c not in out.column_names]:
+        values = batch[column].take(rows)
+        if column.startswith(BUSY_PREFIX):
+            values = pc.divide(values, pc.cast(counts, pa.float64()))
+        out = out.append_column(batch.schema.field(column), values)
+    return out.append_column(ASSET_ROWS, counts)
 
 
-def _map(ds: ray.data.Dataset, stage: type, kwargs: dict[str, Any], resources: Resources) -> ray.data.Dataset:
+def _map(ds: ray.data.Dataset, fn: type, kwargs: dict[str, Any], resources: Resources) -> ray.data.Dataset:
     return ds.map_batches(
-        stage,
+        fn,
         fn_constructor_kwargs=kwargs,
         batch_format="pyarrow",
         batch_size=resources.batch_size,
@@ -165,11 +127,29 @@ def fingerprint_plan(files: list[dict[str, Any]], storage_options: dict[str, Any
     )
 
 
-def describe_plan(assets: list[dict[str, Any]], bindings: list[StageBinding]) -> ray.data.Dataset:
-    """speech → remaster → segment → keyframe models → text, one asset per block so actors
-    share the work."""
-    ds = ray.data.from_items(assets, override_num_blocks=max(1, min(len(assets), MAX_BLOCKS)))
-    for binding in bindings:
-        stage = instrumented(binding.name, binding.stage, fans_out=binding.name == "segment")
-        ds = _map(ds, stage, binding.kwargs, binding.resources)
+def stage_plan(
+    assets: list[dict[str, Any]],
+    steps: list[Step],
+    context: dict[str, Any],
+    *,
+    shots_from_catalog: tuple[type, dict[str, Any]] | None = None,
+) -> ray.data.Dataset:
+    """The steps over the assets, one asset per block so actors share the work. A run whose
+    shot stages have no segment step before them reads its shots from the catalog
+    (`shots_from_catalog`: the fan-out step's class and arguments) after the asset steps."""
+    rows = [{**asset, ASSET_ROWS: 1} for asset in assets]
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), MAX_BLOCKS)))
+    for step in steps:
+        if shots_from_catalog is not None and step.members[0].stage.level == "shot":
+            fan_out, kwargs = shots_from_catalog
+            ds = _map(ds, fan_out, kwargs, Resources(batch_size=1))
+            shots_from_catalog = None
+        members = [(e.stage, e.params) for e in step.members]
+        kwargs = {
+            "members": members,
+            "context": context,
+            "grouped": step.members[0].stage.group is not None,
+            "fans_out": step.fans_out,
+        }
+        ds = _map(ds, StageActor, kwargs, step.resources)
     return ds

@@ -1,5 +1,5 @@
-"""One run of a job, end to end: discover → fingerprint → segment → understand →
-commit → index, recorded in the run state whatever happens."""
+"""One run of a job, end to end: discover → fingerprint → the stages → commit → index,
+recorded in the run state whatever happens."""
 
 from __future__ import annotations
 
@@ -10,20 +10,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from catalog.iceberg import open_catalog, replace_assets
+from catalog.iceberg import open_catalog
 from catalog.locks import attach_run, job_lock
-from catalog.schema import TABLES
 from catalog.settings import Settings
 from catalog.state import StateStore
 from indexes.build import build_index
 from indexes.duplicates import refresh_dup_groups
+from jobs.catalog_shots import CatalogShots, catalog_shots
+from jobs.commit import commit_tables
 from jobs.discover import discover
 from jobs.logs import run_context
-from jobs.plan import describe_plan, fingerprint_plan, stage_bindings
+from jobs.plan import fingerprint_plan, plan_steps, stage_plan
 from jobs.ray_runtime import ensure_ray
 from jobs.rows import failed_assets
 from jobs.spec import JobSpec
-from jobs.spool import AssetAssembler, Spooler, discard, read_spooled
+from jobs.spool import OUTCOMES, AssetAssembler, Spooler, discard, read_spooled
 
 log = logging.getLogger(__name__)
 
@@ -109,38 +110,39 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         len(todo),
     )
 
+    enabled = spec.enabled()
+    stages = [e.stage for e in enabled]
     spooler = Spooler(
         settings,
         state,
         run_id=run_id,
         pipeline_version=version,
+        stages=stages,
         flush_assets=spec.distribution.spool_every_assets,
         flush_seconds=spec.distribution.spool_every_seconds,
     )
-    if unreadable:
-        spooler.add_tables({"assets": failed_assets(unreadable, run_id=run_id, pipeline_version=version)})
-    bindings = stage_bindings(spec, settings)
+    catalog = open_catalog(settings)
+    # Unreadable files become asset rows only where this run owns the assets table: a run of
+    # one stage must not replace the asset rows of the files it could read.
+    if unreadable and any(o.table == "assets" for s in stages for o in s.owns):
+        spooler.add_failed(failed_assets(unreadable, run_id=run_id, pipeline_version=version))
     if todo:
         with clock("start ray"):
             ensure_ray(settings)
-        with clock("describe"):
-            _describe(describe_plan(todo, bindings), spooler)
-        for part, seconds in spooler.busy.items():  # a failed asset fails in segment, once
-            failures = spooler.failed - len(unreadable) if part == "segment" else 0
-            rows = len(todo) if part == "speech" else spooler.shots
+        with clock("process"):
+            _process(_plan(todo, enabled, settings, catalog, source_options), spooler)
+        for part, seconds in spooler.busy.items():
+            shot_step = part not in ("speech", "remaster", "segment")
+            failures = spooler.failed if part == "segment" else 0
+            rows = spooler.shots if shot_step else len(todo)
             _record_step(state, run_id, part, rows=rows, failures=failures, seconds=seconds)
 
-    catalog = open_catalog(settings)
     staged = state.spooled(version, for_run=run_id)
     with clock("commit"):
         tables = read_spooled(settings, staged)
-        for name in _commit_order(bindings):
-            rows = tables.get(name, TABLES[name].empty_table())
-            replace_assets(catalog, name, rows, staged, run_id=run_id)
+        commit_tables(catalog, tables, stages, staged, run_id=run_id)
         if staged:
-            state.settle(
-                run_id, version, tables["assets"].select(["asset_id", "uri", "status", "error"]).to_pylist()
-            )
+            state.settle(run_id, version, tables[OUTCOMES].to_pylist())
             discard(settings, staged.values())
     _record_step(state, run_id, "commit", rows=len(staged), failures=0, seconds=clock.seconds["commit"])
 
@@ -164,19 +166,20 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
 
     audit = _audit(spec, settings, state, run_id, clock) if staged and spec.audit is not None else None
 
-    asset_rows = tables["assets"].to_pylist() if "assets" in tables else []
-    failed = [{"uri": a["uri"], "error": a["error"]} for a in asset_rows if a["status"] == "failed"]
+    outcomes = tables[OUTCOMES].to_pylist() if OUTCOMES in tables else []
+    failed = [{"uri": a["uri"], "error": a["error"]} for a in outcomes if a["status"] == "failed"]
+    failed += [{"uri": a["uri"], "error": a["error"]} for a in unreadable if a["asset_id"] not in staged]
     return {
         "run_id": run_id,
         "job": spec.name,
         "pipeline_version": version,
         "assets": {
-            "ok": len(asset_rows) - len(failed),
+            "ok": sum(a["status"] == "ok" for a in outcomes),
             "failed": len(failed),
             "skipped": len(settled),
             "resumed": len(adopted),
         },
-        "shots": tables["shots"].num_rows if "shots" in tables else 0,
+        "shots": tables["shots"].num_rows if "shots" in tables else spooler.shots,
         "seconds": {
             **{k: round(v, 3) for k, v in clock.seconds.items()},
             **{f"{k} (busy)": round(v, 3) for k, v in spooler.busy.items()},
@@ -224,18 +227,34 @@ def _record_step(
     )
 
 
-def _commit_order(bindings: list) -> list[str]:
-    """The tables this pipeline owns for the assets it processes, `assets` last: a reader
-    that finds an asset row finds its shots, tags and vectors too."""
-    owned = {name for binding in bindings for name in binding.tables}
-    return sorted(owned - {"assets"}) + ["assets"]
+def _plan(
+    todo: list[dict[str, Any]],
+    enabled: list,
+    settings: Settings,
+    catalog: Any,
+    source_options: dict[str, Any],
+) -> Any:
+    """The Ray Data plan of the enabled stages over the assets to process. Without a stage that
+    makes shots, shot stages work on the shots the catalog already has."""
+    context = {
+        "storage_options": source_options,
+        "keyframe_root": settings.location("keyframes"),
+        "masters_root": settings.location("masters"),
+    }
+    from_catalog = None
+    stages = [e.stage for e in enabled]
+    if not any(s.fans_out for s in stages) and any(s.level == "shot" for s in stages):
+        shots = catalog_shots(catalog, [a["asset_id"] for a in todo])
+        from_catalog = (CatalogShots, {"shots": shots, "storage_options": settings.storage_options()})
+    return stage_plan(todo, plan_steps(enabled), context, shots_from_catalog=from_catalog)
 
 
-def _describe(ds: Any, spooler: Spooler) -> None:
-    """Stream the plan's output into staging, asset by asset as each completes."""
+def _process(ds: Any, spooler: Spooler) -> None:
+    """Stream the plan's output into the spool, asset by asset as each completes."""
     assembler = AssetAssembler()
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        for asset_rows in assembler.add(batch.drop_columns(["keyframe_jpeg"])):
+        kept = batch.drop_columns([c for c in ("keyframe_jpeg",) if c in batch.column_names])
+        for asset_rows in assembler.add(kept):
             spooler.add(asset_rows)
     spooler.flush()
     if assembler.incomplete():

@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from actors.stage import Group, PlanError, Resources, Stage, StageParams, registry
 from catalog.settings import Settings
 from jobs.audit.config import AuditConfig
+from jobs.plan_check import check_plan
 
-PIPELINE_CODE_VERSION = "1"
+PIPELINE_CODE_VERSION = "2"
 """Bump when a stage's output changes for the same parameters."""
 
 MEDIA_PATTERNS = [
@@ -48,155 +59,70 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Resources(_Section):
-    """How a stage is scheduled: where it is wired in, never inside the stage."""
-
-    min_actors: int = Field(1, ge=1)
-    max_actors: int = Field(2, ge=1)
-    num_cpus: float = Field(1.0, gt=0)
-    num_gpus: float = Field(0.0, ge=0)
-    batch_size: int = Field(4, ge=1)
-    spread: bool = Field(False, description="place the stage's actors on as many nodes as possible")
-
-    @field_validator("num_gpus")
-    @classmethod
-    def _whole_above_one(cls, value: float) -> float:
-        if value > 1 and not value.is_integer():
-            raise ValueError("a fraction of a GPU must be below 1; above 1 ask for whole GPUs")
-        return value
+def _section(stage: type[Stage]) -> type[BaseModel]:
+    """A stage's section of the spec: its parameters, whether it runs, and (unless it is part
+    of a group) its resources."""
+    fields: dict[str, Any] = {"enabled": (bool, stage.enabled_by_default)}
+    if stage.group is None:
+        fields["resources"] = (Resources, stage.resources)
+    return create_model(
+        f"{stage.name.title()}Section", __base__=stage.Params, __doc__=stage.__doc__, **fields
+    )
 
 
-class StageSpec(_Section):
-    enabled: bool = True
-    resources: Resources = Resources()
-
-    def params(self) -> dict[str, Any]:
-        """The keyword arguments the stage class is built with."""
-        return self.model_dump(exclude={"enabled", "resources"})
-
-
-class SegmentSpec(StageSpec):
-    analysis_width: int = Field(160, ge=32, le=1920)
-    keyframe_max_side: int = Field(384, ge=64, le=4096)
-    threshold: float | None = Field(None, gt=0, description="cut threshold; None: the detector's default")
-    min_shot_frames: int | None = Field(None, ge=1)
-    detect_gradual: bool = True
-
-    def params(self) -> dict[str, Any]:
-        return {k: v for k, v in super().params().items() if v is not None}
+def _group_section(group: Group, members: list[type[Stage]]) -> type[BaseModel]:
+    fields: dict[str, Any] = {"enabled": (bool, True), "resources": (Resources, group.resources)}
+    for member in members:
+        section = _section(member)
+        fields[member.name] = (section, section())
+    return create_model(f"{group.name.title()}Section", __base__=_Section, __doc__=group.doc, **fields)
 
 
-class ModelSpec(_Section):
-    """One model of the keyframe stages: whether it runs and its parameters. Every
-    model that loads weights also takes `weights`/`model` overrides, so a cluster with
-    larger weights swaps them in here."""
-
-    enabled: bool = True
-    device: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(exclude={"enabled"}).items() if v is not None}
-
-
-class VisualSpec(ModelSpec):
-    model: str = "efficientnet-lite0"
-    weights: str | None = Field(None, description="a local .pth to use instead of the packaged weights")
-    top_k: int = Field(5, ge=1, le=50)
-
-
-class ObjectsSpec(ModelSpec):
-    weights: str | None = None
-    score_threshold: float = Field(0.5, ge=0, le=1)
+def _stages_section() -> type[BaseModel]:
+    """The `stages:` section, one field per stage (or group of stages) of the registry."""
+    fields: dict[str, Any] = {}
+    groups: dict[str, tuple[Group, list[type[Stage]]]] = {}
+    for stage in registry().values():
+        if stage.group is None:
+            section = _section(stage)
+            fields[stage.name] = (section, section())
+        else:
+            groups.setdefault(stage.group.name, (stage.group, []))[1].append(stage)
+            fields.setdefault(stage.group.name, None)  # the group's place in plan order
+    for name, (group, members) in groups.items():
+        section = _group_section(group, members)
+        fields[name] = (section, section())
+    return create_model("Stages", __base__=_Section, **fields)
 
 
-class OcrSpec(ModelSpec):
-    det_weights: str | None = None
-    rec_weights: str | None = None
-    min_score: float = Field(0.8, ge=0, le=1)
-    upscale_below: int = Field(720, ge=0, description="keyframes smaller than this are upscaled 2x first")
-    early_exit: bool = True
+Stages = _stages_section()
 
 
-class FacesSpec(ModelSpec):
-    weights: str | None = None
-    score_threshold: float = Field(0.5, gt=0, le=1)
-    min_attribute_size: int = Field(32, ge=8, description="smaller faces get a box but no perceptions")
+@dataclass(frozen=True)
+class EnabledStage:
+    """A stage the spec runs, with its parameters and where the plan schedules it."""
+
+    stage: type[Stage]
+    params: StageParams
+    resources: Resources
 
 
-class SafetySpec(ModelSpec):
-    weights: str | None = None
-
-
-class PlainSpec(ModelSpec):
-    """A keyframe stage with no model and no parameters."""
-
-
-class KeyframesSpec(_Section):
-    """The models that look at keyframes, run in one actor over one decode of each batch."""
-
-    enabled: bool = True
-    resources: Resources = Resources(batch_size=16)
-    visual: VisualSpec = VisualSpec()
-    objects: ObjectsSpec = ObjectsSpec()
-    ocr: OcrSpec = OcrSpec()
-    faces: FacesSpec = FacesSpec()
-    safety: SafetySpec = SafetySpec()
-    technical: PlainSpec = PlainSpec()
-    phash: PlainSpec = PlainSpec()
-
-    def models(self) -> dict[str, ModelSpec]:
-        """The models that run: none when the section is disabled."""
-        if not self.enabled:
-            return {}
-        return {name: spec for name, spec in self if isinstance(spec, ModelSpec) and spec.enabled}
-
-    def params(self) -> dict[str, Any]:
-        return {name: spec.params() for name, spec in self.models().items()}
-
-
-class SpeechSpec(StageSpec):
-    model: str | None = Field(None, description="a faster-whisper model name or CTranslate2 folder")
-    compute_type: str = "int8"
-    vad_filter: bool = True
-    language: str | None = None
-    beam_size: int = Field(5, ge=1, le=10)
-
-
-class RemasterSpec(StageSpec):
-    """Restore and upscale each asset into a preservation master and an access copy."""
-
-    enabled: bool = False  # hours of CPU for an archive: asked for, not assumed
-    restore: str = Field("auto", description="'auto', 'off', or operations separated by commas")
-    upscale: Literal[1, 2, 4] = 2
-    upscale_method: Literal["network", "lanczos"] = "network"
-    weights: str | None = Field(None, description="upscaler weights instead of the committed ones")
-    crf: int = Field(18, ge=0, le=51, description="quality of the H.264 access copy")
-    out: str | None = Field(None, description="where outputs go; default: masters/ under the home")
-
-    @field_validator("restore")
-    @classmethod
-    def _known_operations(cls, value: str) -> str:
-        from actors.restore import parse_ops
-
-        parse_ops(value)
-        return value
-
-    def params(self) -> dict[str, Any]:
-        return {k: v for k, v in super().params().items() if v is not None}
-
-
-class TextSpec(StageSpec):
-    model: str | None = Field(None, description="a sentence-transformers model name or folder")
-    captioner: str | None = Field(None, description="a VLM to write captions; none composes them")
-    concept_top_k: int = Field(5, ge=1, le=50)
-
-
-class Stages(_Section):
-    speech: SpeechSpec = SpeechSpec()
-    remaster: RemasterSpec = RemasterSpec(resources=Resources(batch_size=1))
-    segment: SegmentSpec = SegmentSpec(resources=Resources(batch_size=1))
-    keyframes: KeyframesSpec = KeyframesSpec()
-    text: TextSpec = TextSpec(resources=Resources(batch_size=32, max_actors=1))
+def enabled_stages(stages: BaseModel) -> list[EnabledStage]:
+    """The stages a `stages:` section runs, in plan order; a group's members share its resources."""
+    enabled = []
+    for stage in registry().values():
+        if stage.group is None:
+            section = getattr(stages, stage.name)
+            resources = section.resources
+        else:
+            group = getattr(stages, stage.group.name)
+            section, resources = getattr(group, stage.name), group.resources
+            if not group.enabled:
+                continue
+        if section.enabled:
+            params = stage.Params.model_validate(section.model_dump(include=set(stage.Params.model_fields)))
+            enabled.append(EnabledStage(stage, params, resources))
+    return enabled
 
 
 class SourceSpec(_Section):
@@ -237,14 +163,14 @@ class ScheduleSpec(_Section):
 class DistributionSpec(_Section):
     """How a run spreads and saves its work (not what it computes)."""
 
-    stage_every_assets: int = Field(16, ge=1, description="stage finished assets durably every N assets")
-    stage_every_seconds: float = Field(30.0, gt=0, description="… or at least this often")
+    spool_every_assets: int = Field(16, ge=1, description="stage finished assets durably every N assets")
+    spool_every_seconds: float = Field(30.0, gt=0, description="… or at least this often")
 
 
 class JobSpec(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     source: SourceSpec
-    stages: Stages = Stages()
+    stages: Stages = Stages()  # type: ignore[valid-type]
     storage: StorageSpec = StorageSpec()
     distribution: DistributionSpec = DistributionSpec()
     audit: AuditConfig | None = Field(None, description="audit each run after its commit (see jobs/audit)")
@@ -254,10 +180,21 @@ class JobSpec(_Section):
     def settings(self, base: Settings | None = None) -> Settings:
         return (base or Settings()).with_overrides(self.storage.model_dump())
 
+    @model_validator(mode="after")
+    def _runnable(self) -> JobSpec:
+        try:
+            check_plan([e.stage for e in self.enabled()])
+        except PlanError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def enabled(self) -> list[EnabledStage]:
+        return enabled_stages(self.stages)
+
     def pipeline_version(self) -> str:
         """Names what the stages would produce, so a changed parameter re-runs assets
-        and a changed resource request does not."""
-        stages = {name: spec.params() for name, spec in self.stages if spec.enabled}
+        and a changed resource request (or batch size, or device) does not."""
+        stages = {e.stage.name: e.params.versioned() for e in self.enabled()}
         digest = hashlib.sha256(json.dumps(stages, sort_keys=True).encode()).hexdigest()[:10]
         return f"p{PIPELINE_CODE_VERSION}-{digest}"
 
@@ -300,7 +237,9 @@ def _describe(exc: ValidationError, origin: str) -> str:
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"]
-        if error["type"] == "extra_forbidden":
+        if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+            message = str(error["ctx"]["error"])
+        elif error["type"] == "extra_forbidden":
             message = "unknown field (check its spelling)"
         elif error["type"] == "missing":
             message = "required field is missing"

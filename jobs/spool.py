@@ -14,17 +14,30 @@ import io
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from catalog.storage import write_atomic
+from actors.stage import Stage
 from catalog.settings import Settings
 from catalog.state import StateStore
+from catalog.storage import write_atomic
 from jobs.plan import ASSET_ROWS, BUSY_PREFIX
-from jobs.rows import catalog_rows
+from jobs.rows import asset_outcomes, catalog_rows
+
+OUTCOMES = "_outcomes"
+"""The spool file saying how each asset came out, from which the commit settles its state."""
+OUTCOME = pa.schema(
+    [
+        pa.field("asset_id", pa.string()),
+        pa.field("uri", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("error", pa.string()),
+    ]
+)
 
 
 class AssetAssembler:
@@ -59,10 +72,11 @@ class Spooler:
         *,
         run_id: str,
         pipeline_version: str,
+        stages: list[type[Stage]],
         flush_assets: int = 16,
         flush_seconds: float = 30.0,
     ) -> None:
-        self.settings, self.state = settings, state
+        self.settings, self.state, self.stages = settings, state, stages
         self.run_id, self.pipeline_version = run_id, pipeline_version
         self.flush_assets, self.flush_seconds = flush_assets, flush_seconds
         self.buffer: list[pa.Table] = []
@@ -71,39 +85,46 @@ class Spooler:
         self.busy: dict[str, float] = defaultdict(float)
         self.shots = 0
         self.failed = 0
+        self.outputs_failed = 0
 
     def add(self, described: pa.Table) -> None:
         """One finished asset's rows as the stages produced them."""
         for name in described.column_names:
             if name.startswith(BUSY_PREFIX):
                 self.busy[name.removeprefix(BUSY_PREFIX)] += float(pc.sum(described[name]).as_py() or 0.0)
+        if "shot_id" in described.column_names:
+            self.shots += int(pc.sum(pc.is_valid(described["shot_id"])).as_py() or 0)
         self.buffer.append(described)
         if len(self.buffer) >= self.flush_assets or time.monotonic() - self.last_flush > self.flush_seconds:
             self.flush()
 
-    def add_tables(self, tables: dict[str, pa.Table]) -> None:
-        """Rows already in catalog shape (assets that failed before any stage)."""
-        self._write(tables)
+    def add_failed(self, assets: pa.Table) -> None:
+        """Asset rows, in catalog shape, of files that failed before any stage (unreadable)."""
+        self._write({"assets": assets}, assets.select(["asset_id", "uri", "status", "error"]).to_pylist())
 
     def flush(self) -> None:
         if self.buffer:
             described = pa.concat_tables(self.buffer, promote_options="default")
             self.buffer = []
-            self._write(catalog_rows(described, run_id=self.run_id, pipeline_version=self.pipeline_version))
+            tables = catalog_rows(
+                described, self.stages, run_id=self.run_id, pipeline_version=self.pipeline_version
+            )
+            self._write(tables, asset_outcomes(described, tables))
         self.last_flush = time.monotonic()
 
-    def _write(self, tables: dict[str, pa.Table]) -> None:
+    def _write(self, tables: dict[str, pa.Table], outcomes: list[dict[str, Any]]) -> None:
         chunk = self.settings.location("spool", self.run_id, f"{self.chunks:05d}")
         self.chunks += 1
         options = self.settings.storage_options()
-        for name, rows in tables.items():
+        files = {**tables, OUTCOMES: pa.Table.from_pylist(outcomes, schema=OUTCOME)}
+        for name, rows in files.items():
             buffer = io.BytesIO()
             pq.write_table(rows, buffer)
             write_atomic(f"{chunk}/{name}.parquet", buffer.getvalue(), options)
-        self.shots += tables["shots"].num_rows if "shots" in tables else 0
-        assets = tables["assets"].select(["asset_id", "uri", "status", "error"]).to_pylist()
-        self.failed += sum(a["status"] == "failed" for a in assets)
-        self.state.spool(self.run_id, self.pipeline_version, assets, chunk)
+        self.failed += sum(a["status"] == "failed" for a in outcomes)
+        if "remasters" in tables:
+            self.outputs_failed += int(pc.sum(pc.equal(tables["remasters"]["status"], "failed")).as_py() or 0)
+        self.state.spool(self.run_id, self.pipeline_version, outcomes, chunk)
 
 
 def read_spooled(settings: Settings, spooled: dict[str, str]) -> dict[str, pa.Table]:

@@ -42,11 +42,13 @@ schedule:
         )
     )
     assert spec.source.include == ["*.mov"]
-    assert spec.stages.segment.params()["analysis_width"] == 192
+    params = {e.stage.name: e.params for e in spec.enabled()}
+    assert params["segment"].analysis_width == 192
     assert spec.stages.keyframes.resources.num_gpus == 0.25
     models = {"visual", "objects", "faces", "safety", "technical", "phash"}
-    assert set(spec.stages.keyframes.params()) == models
-    assert spec.stages.keyframes.params()["visual"]["top_k"] == 3
+    assert {e.stage.name for e in spec.enabled() if e.stage.group} == models
+    assert params["visual"].top_k == 3
+    assert {e.resources.num_gpus for e in spec.enabled() if e.stage.group} == {0.25}
     assert not spec.stages.speech.enabled
     assert spec.settings().home == "s3://archive/catalog"
     assert spec.schedule is not None and spec.schedule.cron == "0 2 * * *"

@@ -1,4 +1,4 @@
-"""Staging: finished assets survive the run that made them, and are committed once."""
+"""The spool: finished assets survive the run that made them, and are committed once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pyarrow as pa
 from catalog import schema
 from catalog.settings import Settings
 from catalog.state import StateStore
+from actors.segment import Segmenter
 from jobs.plan import ASSET_ROWS, BUSY_PREFIX
 from jobs.spool import AssetAssembler, Spooler, discard, read_spooled
 
@@ -42,9 +43,11 @@ def test_an_asset_is_complete_only_when_all_its_rows_arrived() -> None:
     assert done.num_rows == 3 and assembler.incomplete() == []
 
 
-def test_staged_assets_are_recorded_and_read_back_whole(settings: Settings) -> None:
+def test_spooled_assets_are_recorded_and_read_back_whole(settings: Settings) -> None:
     state = StateStore(settings.catalog_url_resolved)
-    spooler = Spooler(settings, state, run_id="r1", pipeline_version="p1", flush_assets=2)
+    spooler = Spooler(
+        settings, state, run_id="r1", pipeline_version="p1", stages=[Segmenter], flush_assets=2
+    )
     for table in (described("a", 3), described("b", 2), described("c", 0, failed=True)):
         spooler.add(table)
     spooler.flush()
@@ -54,7 +57,7 @@ def test_staged_assets_are_recorded_and_read_back_whole(settings: Settings) -> N
     tables = read_spooled(settings, staged)
     assert tables["shots"].num_rows == 5
     assert sorted(tables["assets"]["status"].to_pylist()) == ["failed", "ok", "ok"]
-    assert state.settled("p1", ["a"]) == set()  # staged is not done
+    assert state.settled("p1", ["a"]) == set()  # spooled is not done
 
     only_a = {"a": staged["a"]}
     assert read_spooled(settings, only_a)["shots"].num_rows == 3
@@ -62,7 +65,7 @@ def test_staged_assets_are_recorded_and_read_back_whole(settings: Settings) -> N
     assert read_spooled(settings, staged) == {}
 
 
-def test_a_run_adopts_what_finished_runs_staged_but_not_what_running_ones_did(settings: Settings) -> None:
+def test_a_run_adopts_what_finished_runs_spooled_but_not_what_running_ones_did(settings: Settings) -> None:
     state = StateStore(settings.catalog_url_resolved)
     crashed = state.start_run("nightly", {}, "p1")
     busy = state.start_run("weekly", {}, "p1")
