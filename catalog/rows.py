@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from catalog.schema import EMBEDDINGS, TAGS
+from catalog.schema import EMBEDDINGS, SCORES, TAGS
 
 
 def columns(rows: pa.Table, names: list[str], schema: pa.Schema | None = None) -> pa.Table:
@@ -69,6 +69,20 @@ def vector_rows(rows: pa.Table, column: str, space: str, model_column: str) -> p
             "vector": vectors,
         }
     ).cast(_without_provenance(EMBEDDINGS))
+
+
+def score_rows(rows: pa.Table, column: str, metric: str, model_column: str) -> pa.Table:
+    """`scores` rows from a column holding one number per shot (null where not measured)."""
+    has = rows.filter(pc.and_(pc.is_valid(rows["shot_id"]), pc.is_valid(rows[column])))
+    return pa.table(
+        {
+            "shot_id": has["shot_id"],
+            "asset_id": has["asset_id"],
+            "metric": pa.array([metric] * has.num_rows, pa.string()),
+            "value": pc.cast(has[column], pa.float32()),
+            "model": has[model_column],
+        }
+    ).cast(_without_provenance(SCORES))
 
 
 def first_per_asset(rows: pa.Table) -> pa.Table:

@@ -306,6 +306,20 @@ CAPTIONS = pa.schema(
 
 TRANSCRIPTS = pa.schema(list(TRANSCRIPT_SEGMENT) + [pa.field("shot_ids", pa.list_(pa.string()))] + PROVENANCE)
 
+# One row per measurement of a shot by a keyframe model whose result is one number (a quality
+# score, say): a stage that adds such a measure owns the rows of its `metric`, so adding one
+# needs no new table or column.
+SCORES = pa.schema(
+    [
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("metric", pa.string(), nullable=False),
+        pa.field("value", pa.float32()),
+        pa.field("model", pa.string()),
+    ]
+    + PROVENANCE
+)
+
 # Derived over the whole catalog after each commit (not per asset): which shots
 # are the same material. `dup_group` is the smallest shot_id of the group, so it
 # is stable across runs; a shot with no duplicate is its own group.
@@ -360,6 +374,7 @@ TABLES: dict[str, pa.Schema] = {
     "faces": FACES,
     "captions": CAPTIONS,
     "transcripts": TRANSCRIPTS,
+    "scores": SCORES,
     "dup_groups": DUP_GROUPS,
     "events": EVENTS,
     "audits": AUDITS,
