@@ -84,10 +84,11 @@ class Duplicate:
     score: float
 
 
+# The one definition of a search hit: the API answers it (`serve.schemas` names this class, so its
+# docstring and field descriptions are the OpenAPI document's), the CLI prints it, the dashboard shows it.
 @dataclass(frozen=True)
 class Hit:
-    """A shot found for a query: what the API answers (`serve.schemas` uses this class), the CLI
-    prints and the dashboard shows. The descriptions are the OpenAPI document's."""
+    """A shot found for a query, with what a client needs to show it."""
 
     shot_id: str
     asset_id: str | None
