@@ -60,6 +60,7 @@ class Kind:
     container_options: dict[str, str] = field(default_factory=dict)
     decoded_codec: str = ""  # the decoder's name when it differs from the encoder's
     bframes: int = 0
+    steps: tuple[int, ...] = ()  # milliseconds between frames, cycled: a variable frame rate
     note: str = ""
 
     @property
@@ -117,8 +118,14 @@ KINDS: dict[str, Kind] = {
                             options={"preset": "ultrafast", "x265-params": "log-level=error"}),
     "vp9_webm": Kind("webm", "webm", "libvpx-vp9", "yuv420p", (320, 240), audio=(Audio("libopus"),),
                      decoded_codec="vp9", options={"deadline": "realtime", "cpu-used": "8", "b": "500k"}),
+    "av1_mkv": Kind("mkv", "matroska", "libsvtav1", "yuv420p10le", (320, 240), audio=(Audio("libopus"),),
+                    bit_depth=10, decoded_codec="libdav1d", options={"preset": "12", "crf": "40"},
+                    note="AV1 (SVT-AV1), 10-bit, Opus; read back with libdav1d"),
+    "vfr_mkv": Kind("mkv", "matroska", "libx264", "yuv420p", (320, 240), audio=(Audio("aac"),),
+                    decoded_codec="h264", options={"preset": "ultrafast"}, steps=(40, 40, 20, 80, 33),
+                    note="variable frame rate (a phone's), millisecond timestamps"),
     "flv": Kind("flv", "flv", "flv", "yuv420p", (320, 240), audio=(Audio("libmp3lame", 44100),),
-                decoded_codec="flv1", options={"qscale": "4"}),
+                options={"qscale": "4"}, note="Sorenson Spark (FLV1), MP3"),
     "wmv2_asf": Kind("wmv", "asf", "wmv2", "yuv420p", (320, 240), audio=(Audio("wmav2", 44100),),
                      options={"qscale": "4"}),
     "cinepak_mov": Kind("mov", "mov", "cinepak", "rgb24", (160, 120), frames=12,
@@ -132,12 +139,14 @@ KINDS: dict[str, Kind] = {
                                sar=Fraction(64, 45), field_order="tff", bframes=2,
                                options={"flags": "+ildct+ilme", "g": "12", "b": "6000k", "top": "1"},
                                note="PAL 16:9 anamorphic interlaced MPEG-2"),
+    "anamorphic_mp4": Kind("mp4", "mp4", "libx264", "yuv420p", (360, 288), audio=(Audio("aac"),),
+                           sar=Fraction(64, 45), decoded_codec="h264", options={"preset": "ultrafast"},
+                           note="progressive 16:9 anamorphic at half PAL size (64:45)"),
     "multi_audio_mov": Kind("mov", "mov", "mjpeg", "yuvj420p", (320, 240),
                             audio=(PCM24, Audio("pcm_s16le", 48000, "mono"), Audio("aac", 48000, "5.1")),
                             options={"qscale": "5"}, note="three audio tracks: stereo, mono, 5.1"),
 }
-"""Every kind the corpus holds. Left out, and why: AV1 (the wheel's FFmpeg encodes it with
-SVT-AV1 but has no software AV1 decoder, so nothing could read it back)."""
+"""Every kind the corpus holds."""
 
 
 @lru_cache(maxsize=8)
@@ -285,7 +294,7 @@ def make(kind_name: str, folder: Path, *, seed: int = 0) -> Path:
         video = container.add_stream(kind.codec, rate=kind.rate)
         video.width, video.height, video.pix_fmt = width, height, kind.pix_fmt
         ctx = video.codec_context
-        ctx.time_base = 1 / kind.rate
+        ctx.time_base = Fraction(1, 1000) if kind.steps else 1 / kind.rate
         if kind.sar:
             ctx.sample_aspect_ratio = kind.sar
             video.sample_aspect_ratio = kind.sar
@@ -302,7 +311,7 @@ def make(kind_name: str, folder: Path, *, seed: int = 0) -> Path:
         for index in range(kind.frames):
             image = frame_image(kind, index, rng)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=kind.pix_fmt)
-            frame.pts = index
+            frame.pts = sum(kind.steps[k % len(kind.steps)] for k in range(index)) if kind.steps else index
             frame.time_base = ctx.time_base
             if fields is not None:
                 frame = fields(frame)
