@@ -248,12 +248,6 @@ EMBEDDING_SPACES: dict[str, str] = {
 }
 """Every embedding space by its EMBEDDINGS ``space`` value, with what its vectors mean. Each space
 is one FAISS index; the order is the order indexes are built in."""
-EMBEDDING_COLUMNS: dict[str, tuple[str, str]] = {
-    VISUAL_SPACE: ("visual_embedding", "visual_model"),
-    TEXT_SPACE: ("text_embedding", "text_embedding_model"),
-    CONCEPT_SPACE: ("concept_embedding", "text_embedding_model"),
-}
-"""(vector column, column naming its model) of each space in the stages' shot rows (VISUAL, DESCRIPTION)."""
 
 IMAGENET_TAG = "imagenet"
 OBJECT_TAG = "object"
@@ -268,12 +262,6 @@ TAG_KINDS: dict[str, str] = {
 }
 """Every TAGS ``kind``, with what a row of that kind is. A query's ``tag`` filter matches every kind
 but objects (its ``object`` filter) and on-screen text."""
-DETECTION_TAG_COLUMNS: dict[str, tuple[str, str | None]] = {
-    OBJECT_TAG: ("objects", "objects_model"),
-    ONSCREEN_TEXT_TAG: ("texts", "text_model"),
-    TECHNICAL_TAG: ("technical", None),
-}
-"""(list-of-DETECTION column, column naming its model) of each tag kind a stage reports as detections."""
 # ---- end of the shared facts -------------------------------------------------------------------------
 
 REMASTERS = pa.schema(list(REMASTER) + PROVENANCE)
