@@ -24,6 +24,8 @@ NOT_TAG_FILTER_KINDS = (OBJECT_TAG, ONSCREEN_TEXT_TAG)
 """The tag kinds the `tag` filter leaves out (objects have their own filter; on-screen text is words,
 searched as text); every other kind counts as a tag."""
 TAG_FILTER_KINDS = tuple(kind for kind in TAG_KINDS if kind not in NOT_TAG_FILTER_KINDS)
+LABEL_FIELDS = ("tags", "objects")
+"""The filters that take a list of labels (given once per label) rather than one value."""
 MAX_LABELS = 20
 """Tags or objects one query may require."""
 MAX_LABEL_CHARS = 100
@@ -62,7 +64,7 @@ class Filters(BaseModel):
     after: dt.date | None = Field(None, description="assets catalogued on or after this day (UTC)")
     before: dt.date | None = Field(None, description="assets catalogued before this day (UTC)")
 
-    @field_validator("tags", "objects", mode="before")
+    @field_validator(*LABEL_FIELDS, mode="before")
     @classmethod
     def _labels(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -90,7 +92,7 @@ class Filters(BaseModel):
     @classmethod
     def repeatable(cls) -> set[str]:
         return {
-            field.alias or name for name, field in cls.model_fields.items() if name in ("tags", "objects")
+            field.alias or name for name, field in cls.model_fields.items() if name in LABEL_FIELDS
         }
 
     @classmethod

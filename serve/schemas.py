@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from indexes.filters import Filters
+from indexes.filters import LABEL_FIELDS, Filters
 from indexes.query import Hit
 from indexes.recommend import DIVERSITY_HELP, FAIRNESS_HELP
 
@@ -146,7 +146,7 @@ def filter_parameters() -> list[dict[str, Any]]:
     parameters = []
     for name, info in Filters.model_fields.items():
         schema = TypeAdapter(info.annotation).json_schema()
-        if name in ("tags", "objects"):
+        if name in LABEL_FIELDS:
             schema = {"type": "array", "items": {"type": "string"}}
         parameters.append(
             {
