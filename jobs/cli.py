@@ -133,7 +133,7 @@ def run(
 def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Describe the bundled sample footage, remaster the low-resolution clip, audit, then search."""
     from jobs.samples import DEMO_FILES, DEMO_REMASTER, sample_folder
-    from jobs.spec import parse_spec
+    from jobs.spec import only_stages, parse_spec
 
     describe = parse_spec(
         {"name": "demo", "source": {"uri": str(sample_folder()), "include": list(DEMO_FILES)}},
@@ -141,12 +141,12 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     )
     _run_and_report(describe, as_json)
     # Upscaling 720p footage on a CPU takes long; the 640x272 clip shows it in a minute or two.
-    # The run describes that clip again too: a run's stages make all of an asset's rows.
+    # Only the remaster stage runs: the clip's shots and tags from the first run stay as they are.
     remaster = parse_spec(
         {
             "name": "demo-remaster",
             "source": {"uri": str(sample_folder()), "include": [DEMO_REMASTER]},
-            "stages": {"remaster": {"enabled": True, "restore": "auto", "upscale": 2}},
+            "stages": only_stages(remaster={"restore": "auto", "upscale": 2}),
             "audit": {},
         },
         origin="archivist demo",
@@ -192,13 +192,13 @@ def remaster(
     """Restore and upscale footage into masters and access copies, as a one-off run."""
     from jobs import report
     from jobs.run import run_job
-    from jobs.spec import parse_spec
+    from jobs.spec import only_stages, parse_spec
 
-    # The describing stages run too: a run's stages make all of an asset's rows, and a run
-    # without them would replace the asset's shots with rows lacking their safety and hash.
-    remaster = {"enabled": True, "restore": restore, "upscale": upscale, "out": out_uri}
+    # Only the remaster stage runs: a commit replaces what the run's stages own, so the
+    # asset's shots, tags and vectors from describing runs stay as they are.
+    remaster = {"restore": restore, "upscale": upscale, "out": out_uri}
     spec = parse_spec(
-        {"name": "remaster", "source": {"uri": target}, "stages": {"remaster": remaster}},
+        {"name": "remaster", "source": {"uri": target}, "stages": only_stages(remaster=remaster)},
         origin="archivist remaster",
     )
     summary = run_job(spec)

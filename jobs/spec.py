@@ -107,6 +107,29 @@ class EnabledStage:
     resources: Resources
 
 
+def only_stages(**sections: dict[str, Any]) -> dict[str, Any]:
+    """A `stages:` section that runs only the named stages, each with its given parameters (a
+    member of a group by its own name: `phash={}`); every other stage is disabled. For one-off
+    runs such as `archivist remaster`, which must not touch what other stages own."""
+    body: dict[str, Any] = {}
+    for stage in registry().values():
+        if stage.group is None:
+            body[stage.name] = {"enabled": False}
+        else:
+            group = body.setdefault(stage.group.name, {"enabled": False})
+            group[stage.name] = {"enabled": False}
+    stages = registry()
+    for name, params in sections.items():
+        if name not in stages:
+            raise SpecError(f"stages.{name}: no such stage (stages are {', '.join(stages)})")
+        group = stages[name].group
+        if group is None:
+            body[name] = {**params, "enabled": True}
+        else:
+            body[group.name].update({"enabled": True, name: {**params, "enabled": True}})
+    return body
+
+
 def enabled_stages(stages: BaseModel) -> list[EnabledStage]:
     """The stages a `stages:` section runs, in plan order; a group's members share its resources."""
     enabled = []
