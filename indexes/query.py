@@ -40,9 +40,8 @@ from catalog.settings import Settings
 from indexes.build import read_index_files
 from indexes.filters import Filters, shorten
 
-# A query image is read by `indexes.query_image`; its error and reader are also named here, where
-# the API, the dashboard and the CLI import the engine from.
-from indexes.query_image import ImageTooLargeError as ImageTooLargeError
+# A query image is read by `indexes.query_image`; its reader is also named here, where the API, the
+# dashboard and the CLI import it from with the engine.
 from indexes.query_image import decode_query_image as decode_query_image
 from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError, IndexVersion, current
