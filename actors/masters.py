@@ -24,8 +24,10 @@ from catalog.schema import REMASTERED
 
 class RemasterParams(ModelParams):
     restore: str = Field("auto", description="'auto', 'off', or operations separated by commas")
-    upscale: Literal[1, 2, 4] = 2
-    upscale_method: Literal["network", "lanczos"] = "network"
+    upscale: Literal[1, 2, 4] = Field(2, description="how many times the picture's sides grow")
+    upscale_method: Literal["network", "lanczos"] = Field(
+        "network", description="the upscaler trained here, or Lanczos resampling"
+    )
     weights: str | None = Field(None, description="upscaler weights instead of the committed ones")
     crf: int = Field(18, ge=0, le=51, description="quality of the H.264 access copy")
     out: str | None = Field(None, description="where outputs go; default: masters/ under the home")
@@ -41,7 +43,9 @@ class RemasterParams(ModelParams):
 
 
 class AssetRemaster(Stage):
-    """Adds `remasters` to asset rows; the restoration and encoding happen in `Remasterer`."""
+    """Restores and upscales each asset into a preservation master and an access copy.
+
+    Adds `remasters` (the output rows) to asset rows; the work happens in `Remasterer`."""
 
     name = "remaster"
     Params = RemasterParams

@@ -267,7 +267,9 @@ class SegmentParams(StageParams):
 
 
 class Segmenter(Stage):
-    """``ASSET_REF`` batch in, ``SEGMENT_OUTPUT`` batch out (a row per shot)."""
+    """Splits each asset into shots, with a keyframe and technical metrics per shot.
+
+    ``ASSET_REF`` batch in, ``SEGMENT_OUTPUT`` batch out (a row per shot)."""
 
     name = "segment"
     Params = SegmentParams

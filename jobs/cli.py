@@ -211,6 +211,20 @@ def remaster(
 
 @app.command()
 @friendly
+def stages(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every stage a job spec can run: its section, what it reads, writes and owns, its parameters."""
+    from jobs import report
+    from jobs.stage_docs import stage_reference
+
+    reference = stage_reference()
+    if as_json:
+        print(json.dumps(reference, indent=2, default=str))
+    else:
+        report.stage_reference(reference, out)
+
+
+@app.command()
+@friendly
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the tables assets, shots, tags, embeddings, …")],
     as_json: Annotated[bool, typer.Option("--json")] = False,

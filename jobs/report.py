@@ -167,3 +167,21 @@ def _cell(value: Any) -> str:
         return f"{value:.4g}"
     text = str(value)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def stage_reference(reference: list[dict[str, Any]], console: Console) -> None:
+    """`archivist stages`: a table per stage of its parameters, under what it reads and owns."""
+    for entry in reference:
+        off = "" if entry["enabled_by_default"] else " (off unless enabled)"
+        console.print(f"\n[bold]{entry['section']}[/bold]{off}: {entry['about']}", highlight=False)
+        console.print(f"  per {entry['level']}; reads {', '.join(entry['reads'] + entry['uses']) or '-'}")
+        console.print(f"  owns {'; '.join(entry['owns']) or 'nothing'}", highlight=False)
+        table = Table(show_edge=False, pad_edge=False)
+        for column in ("parameter", "default", "bounds", "meaning"):
+            table.add_column(column)
+        for p in entry["parameters"]:
+            bounds = " ".join(f"{k} {v}" for k, v in p["bounds"].items())
+            meaning = p["description"] + ("" if p["changes_output"] else " (does not change the output)")
+            table.add_row(p["name"], repr(p["default"]), bounds, meaning)
+        if entry["parameters"]:
+            console.print(table)

@@ -4,6 +4,7 @@ declares, the errors a plan that cannot run gives at spec load, and how rows bec
 from __future__ import annotations
 
 import inspect
+import json
 
 import pyarrow as pa
 import pytest
@@ -17,6 +18,7 @@ from jobs.plan import ASSET_ROWS, BUSY_PREFIX, StageActor, carry, plan_steps
 from jobs.plan_check import check_plan
 from jobs.rows import catalog_rows
 from jobs.spec import SpecError, default_spec, only_stages, parse_spec
+from jobs.stage_docs import stage_reference
 
 
 def test_every_stage_takes_exactly_its_declared_parameters() -> None:
@@ -136,3 +138,20 @@ def test_a_step_reports_each_members_seconds() -> None:
     out = actor(batch)
     assert {BUSY_PREFIX + "decode", BUSY_PREFIX + "phash"} <= set(out.column_names)
     assert out["phash"].null_count == 2  # no keyframes on these rows: nulls, not an error
+
+
+def test_the_stage_reference_lists_every_stage_with_its_parameters() -> None:
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    result = CliRunner().invoke(app, ["stages", "--json"])
+    assert result.exit_code == 0, result.output
+    reference = {entry["stage"]: entry for entry in json.loads(result.stdout)}
+    assert list(reference) == list(registry()) == [e["stage"] for e in stage_reference()]
+    width = next(p for p in reference["segment"]["parameters"] if p["name"] == "analysis_width")
+    assert width["default"] == 160 and width["bounds"] == {"ge": 32, "le": 1920}
+    assert reference["visual"]["section"] == "stages.keyframes.visual"
+    assert "tags: rows where kind in (imagenet)" in reference["visual"]["owns"]
+    batch = next(p for p in reference["visual"]["parameters"] if p["name"] == "batch_size")
+    assert not batch["changes_output"]
