@@ -48,23 +48,16 @@ hash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
-import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 import av
 import cv2
-import fsspec
 import numpy as np
 import pyarrow as pa
 from av.video.reformatter import ColorRange, Colorspace
@@ -74,7 +67,20 @@ from actors.av_timing import Timeline
 from actors.fields import Deinterlacer, FieldMeter, FieldRestorer, decide, declared_order
 from actors.fingerprint import sha256_of
 from actors.probe import describe, open_media, video_stream
-from actors.remaster_audio import Track, add_tracks
+from actors.remaster_audio import add_tracks
+from actors.remaster_outputs import (
+    Output,
+    RemasterError,
+    bit_depth,
+    close,
+    file_sha256,
+    is_local,
+    master_pix_fmt,
+    publish,
+    ratio,
+    staged_outputs,
+    write_frame,
+)
 from actors.restore import Plan, Restorer, ShotMeter, check_params, make_plan, parse_ops
 from actors.upscale import Upscaler
 from catalog.schema import REMASTER
@@ -85,53 +91,7 @@ log = logging.getLogger(__name__)
 MANIFEST_SCHEMA = "archivist.remaster.manifest/1"
 SURVEY_FRAMES = 24
 """Frames decoded before writing to learn the field order and whether the timestamps rise."""
-_CHUNK = 8 << 20
 _FIELD_ORDER_CODE = {"progressive": 1, "tff": 2, "bff": 3}  # AVFieldOrder
-
-
-class RemasterError(RuntimeError):
-    """An asset that decodes but cannot be remastered as asked (no frames, frames lost on the way)."""
-
-
-@dataclass
-class _Output:
-    """One output file being encoded: its container, video stream and audio tracks by source index."""
-
-    kind: str
-    uri: str
-    staging: str
-    container: Any
-    video: Any
-    audio: dict[int, Track]
-    codec: str
-    pix_fmt: str
-    width: int = 0
-    height: int = 0
-    frames: int = 0
-    sha256: str = ""
-    upscale: int = 1
-    field_order: str = "progressive"
-
-
-def _is_local(uri: str) -> bool:
-    fs, _ = fsspec.core.url_to_fs(uri)
-    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-
-
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _even(frame: np.ndarray) -> np.ndarray:
-    """Pads an odd width or height by one repeated column or row, as yuv420p requires even sides."""
-    pad_rows, pad_cols = frame.shape[0] % 2, frame.shape[1] % 2
-    if not (pad_rows or pad_cols):
-        return frame
-    return np.pad(frame, ((0, pad_rows), (0, pad_cols), (0, 0)), mode="edge")
 
 
 def _resized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -151,26 +111,6 @@ def _picture(frame: av.VideoFrame, deep: bool) -> tuple[np.ndarray, np.ndarray |
     wide = frame.to_ndarray(format="rgb48le").astype(np.int32)
     rgb = ((wide + 128) // 257).astype(np.uint8)
     return rgb, (wide - rgb.astype(np.int32) * 257).astype(np.float32)
-
-
-def bit_depth(pix_fmt: str | None) -> int:
-    """Bits per component of a pixel format (8 where unknown)."""
-    try:
-        return max(c.bits for c in av.VideoFormat(pix_fmt).components) if pix_fmt else 8
-    except (ValueError, TypeError):
-        return 8
-
-
-def master_pix_fmt(depth: int) -> str:
-    """FFV1's RGB layout holding ``depth`` bits: 8-bit ``bgr0``, else the next planar RGB up."""
-    for bits in (8, 10, 12, 16):
-        if depth <= bits:
-            return "bgr0" if bits == 8 else f"gbrp{bits}le"
-    return "gbrp16le"
-
-
-def _ratio(value: Fraction | None) -> str | None:
-    return f"{value.numerator}:{value.denominator}" if value else None
 
 
 class Remasterer:
@@ -207,7 +147,7 @@ class Remasterer:
         self.preset = preset
         self.measure_frames = max(1, int(measure_frames))
         self.work_dir = work_dir
-        self.local_output = _is_local(self.out_root)
+        self.local_output = is_local(self.out_root)
 
     def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
         table = batch if isinstance(batch, pa.Table) else pa.table(dict(batch))
@@ -234,15 +174,16 @@ class Remasterer:
         survey = self._survey(uri)
         info = survey["info"]
         stride = max(1, (info["frame_count"] or 0) // self.measure_frames)
-        plan = self._plan(uri, stride, survey["fields"]["interlaced"])
-        with self._staged_outputs(asset_id, survey) as outputs:
+        plan = self._plan(uri, stride, survey["fields"]["interlaced"], survey["bit_depth"] > 8)
+        with staged_outputs(self.out_root, asset_id, master_pix_fmt(survey["bit_depth"]),
+                            local=self.local_output, work_dir=self.work_dir) as outputs:
             figures = self._encode(uri, plan, stride, outputs, survey)
             if figures["frames"] == 0:
                 raise RemasterError("the video stream decoded to no frames")
             for output in outputs:
-                output.sha256 = _file_sha256(output.staging)
+                output.sha256 = file_sha256(output.staging)
             for output in outputs:
-                self._publish(output.staging, output.uri)
+                publish(output.staging, output.uri, self.storage_options, local=self.local_output)
         seconds = time.monotonic() - started
         rows = []
         for output in outputs:
@@ -276,7 +217,7 @@ class Remasterer:
         return {"info": info, "fields": fields, "sample_pts": sample_pts, "sar": sar,
                 "bit_depth": bit_depth(info["pix_fmt"])}
 
-    def _plan(self, uri: str, stride: int, interlaced: bool) -> Plan:
+    def _plan(self, uri: str, stride: int, interlaced: bool, deep: bool) -> Plan:
         """The restoration plan, from a measuring pass over the asset unless restoration is off.
 
         An interlaced asset is measured on its top fields, the pictures its restoration will see.
@@ -288,7 +229,7 @@ class Remasterer:
             stream = video_stream(container)
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb, _ = _picture(frame, deep)  # the picture restoration will see
                 meter.add(np.ascontiguousarray(rgb[0::2]) if interlaced else rgb)
         plan = make_plan(meter.result(), self.selection, self.restore_params)
         if interlaced:
@@ -300,7 +241,7 @@ class Remasterer:
             plan.ops = [step for step in plan.ops if step["op"] != "deblock"]
         return plan
 
-    def _encode(self, uri: str, plan: Plan, stride: int, outputs: list[_Output],
+    def _encode(self, uri: str, plan: Plan, stride: int, outputs: list[Output],
                 survey: dict[str, Any]) -> dict[str, Any]:
         """The streaming pass: demux, decode, restore, upscale, encode both outputs, carry the audio."""
         fields = survey["fields"]
@@ -330,20 +271,20 @@ class Remasterer:
             def to_access(picture: np.ndarray, pts: int) -> None:
                 upscaled = self.upscaler(picture)
                 after.add(upscaled)
-                self._write_frame(access, upscaled, pts, time_base)
+                write_frame(access, upscaled, pts, time_base)
 
             def emit(restored: np.ndarray) -> None:
                 pts, residual = pending.popleft()
                 if deinterlace_access is not None:  # the master keeps its fields, at the source's size
-                    self._write_frame(master, restored, pts, time_base, residual)
+                    write_frame(master, restored, pts, time_base, residual)
                     access_pts.append(pts)
                     for picture in deinterlace_access.push(restored):
                         to_access(picture, access_pts.popleft())
                     return
                 upscaled = self.upscaler(restored)
                 after.add(upscaled)
-                self._write_frame(master, upscaled, pts, time_base, residual)
-                self._write_frame(access, upscaled, pts, time_base)
+                write_frame(master, upscaled, pts, time_base, residual)
+                write_frame(access, upscaled, pts, time_base)
 
             for packet in container.demux([stream, *audio]):
                 if packet.stream.type == "audio":
@@ -373,57 +314,16 @@ class Remasterer:
                 output.container.mux(output.video.encode())
                 for track in output.audio.values():
                     track.close(output.container)
-                self._close(output, audio)
+                close(output, audio)
         if any(output.frames != decoded for output in outputs):
             raise RemasterError(f"decoded {decoded} frames but wrote {[o.frames for o in outputs]}")
         return {"frames": decoded, "fps": float(stream.average_rate or 0) or None,
                 "time_base": str(stream.time_base), "timing": timeline.describe(),
                 "measured_at": f"{size[0]}x{size[1]}", "before": before.result(), "after": after.result()}
 
-    def _write_frame(self, output: _Output, frame: np.ndarray, pts: int, time_base: Fraction,
-                     residual: np.ndarray | None = None) -> None:
-        if output.kind == "master" and residual is not None:
-            height, width = frame.shape[:2]
-            if residual.shape[:2] != (height, width):
-                residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
-            deep = np.clip(frame.astype(np.float32) * 257 + residual + 0.5, 0, 65535).astype(np.uint16)
-            video_frame = av.VideoFrame.from_ndarray(deep, format="rgb48le").reformat(format=output.pix_fmt)
-        elif output.kind == "master":
-            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="bgr0")
-        else:
-            video_frame = av.VideoFrame.from_ndarray(_even(frame), format="rgb24").reformat(
-                format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
-        video_frame.pts, video_frame.time_base = pts, time_base
-        output.container.mux(output.video.encode(video_frame))
-        output.frames += 1
-
     # -- outputs ---------------------------------------------------------------------------------
 
-    @contextmanager
-    def _staged_outputs(self, asset_id: str, survey: dict[str, Any]) -> Iterator[list[_Output]]:
-        """Staging files for both outputs, removed whatever happens (published ones were moved away)."""
-        master_fmt = master_pix_fmt(survey["bit_depth"])
-        with ExitStack() as stack:
-            directory = None if self.local_output else stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="remaster-", dir=self.work_dir))
-            outputs = []
-            for kind, name, fmt, codec, pix_fmt in (("master", "master.mkv", "matroska", "ffv1", master_fmt),
-                                                    ("access", "access.mp4", "mp4", "h264", "yuv420p")):
-                uri = f"{self.out_root}/{asset_id}/{name}"
-                if directory is None:
-                    _, path = fsspec.core.url_to_fs(uri)
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    staging = os.path.join(os.path.dirname(path), f".{name}.{uuid.uuid4().hex}.part")
-                else:
-                    staging = os.path.join(directory, name)
-                stack.callback(lambda p=staging: os.path.exists(p) and os.remove(p))
-                options = {"movflags": "+faststart"} if fmt == "mp4" else {}
-                container = av.open(staging, "w", format=fmt, options=options)
-                stack.callback(container.close)
-                outputs.append(_Output(kind, uri, staging, container, None, {}, codec, pix_fmt))
-            yield outputs
-
-    def _open_streams(self, outputs: list[_Output], source: Any, audio: list[Any],
+    def _open_streams(self, outputs: list[Output], source: Any, audio: list[Any],
                       survey: dict[str, Any]) -> None:
         """The video encoder and audio tracks of each output, matching the source's shape and timing."""
         interlaced = survey["fields"]["interlaced"]
@@ -463,30 +363,10 @@ class Remasterer:
                                     f"audio (audio {codecs}): {exc}") from exc
 
     @staticmethod
-    def _close(output: _Output, audio: list[Any]) -> None:
-        """Writes the trailer, where a muxer finally refuses what it cannot store."""
-        try:
-            output.container.close()
-        except av.FFmpegError as exc:
-            codecs = ", ".join(f"#{s.index} {s.codec_context.name}" for s in audio) or "none"
-            raise RemasterError(f"cannot finish the {output.kind} file ({output.codec}) with the source's "
-                                f"audio (audio {codecs}): {exc}") from exc
-
-    def _publish(self, staging: str, uri: str) -> None:
-        """Into place in one step: a rename beside the target, or a single upload to the store."""
-        fs, path = fsspec.core.url_to_fs(uri, **self.storage_options)
-        if self.local_output:
-            with open(staging, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(staging, path)
-        else:
-            fs.put_file(staging, path)
-
-    @staticmethod
     def _manifest_uri(output_uri: str) -> str:
         return output_uri.rsplit(".", 1)[0] + ".manifest.json"
 
-    def _decisions(self, survey: dict[str, Any], plan: Plan, output: _Output) -> dict[str, Any]:
+    def _decisions(self, survey: dict[str, Any], plan: Plan, output: Output) -> dict[str, Any]:
         fields = dict(survey["fields"])
         if fields["interlaced"]:
             fields["restoration"] = ("per field: top and bottom fields restored as two half-height streams, "
@@ -497,20 +377,20 @@ class Remasterer:
                 "fields": fields, "output_upscale": output.upscale}
 
     def _manifest(self, asset_id: str, uri: str, source_sha256: str, survey: dict[str, Any], plan: Plan,
-                  output: _Output, figures: dict[str, Any], seconds: float) -> dict[str, Any]:
+                  output: Output, figures: dict[str, Any], seconds: float) -> dict[str, Any]:
         info = survey["info"]
         return {
             "schema": MANIFEST_SCHEMA,
             "asset_id": asset_id,
             "source": {"uri": uri, "sha256": source_sha256, "video_codec": info["video_codec"],
                        "pix_fmt": info["pix_fmt"], "bit_depth": survey["bit_depth"], "width": info["width"],
-                       "height": info["height"], "sample_aspect_ratio": _ratio(survey["sar"]),
+                       "height": info["height"], "sample_aspect_ratio": ratio(survey["sar"]),
                        "field_order": survey["fields"]["field_order"],
                        "audio_streams": info["audio_streams"]},
             "output": {"uri": output.uri, "kind": output.kind, "sha256": output.sha256,
                        "codec": output.codec, "pix_fmt": output.pix_fmt,
                        "bit_depth": bit_depth(output.pix_fmt), "width": output.width, "height": output.height,
-                       "sample_aspect_ratio": _ratio(survey["sar"]), "field_order": output.field_order,
+                       "sample_aspect_ratio": ratio(survey["sar"]), "field_order": output.field_order,
                        "frame_count": output.frames, "fps": figures["fps"],
                        "time_base": figures["time_base"], "timing": figures["timing"],
                        "audio": [track.describe() for track in output.audio.values()],
@@ -524,7 +404,7 @@ class Remasterer:
             "seconds": round(seconds, 3),
         }
 
-    def _row(self, asset_id: str, uri: str, survey: dict[str, Any], plan: Plan, output: _Output,
+    def _row(self, asset_id: str, uri: str, survey: dict[str, Any], plan: Plan, output: Output,
              manifest_uri: str, figures: dict[str, Any], seconds: float) -> dict[str, Any]:
         before, after = figures["before"], figures["after"]
         return {
@@ -540,7 +420,7 @@ class Remasterer:
             "flicker_before": before["flicker"], "flicker_after": after["flicker"],
             "seconds": seconds, "status": "ok", "error": None,
             "pix_fmt": output.pix_fmt, "bit_depth": bit_depth(output.pix_fmt),
-            "field_order": output.field_order, "sample_aspect_ratio": _ratio(survey["sar"]),
+            "field_order": output.field_order, "sample_aspect_ratio": ratio(survey["sar"]),
             "audio_tracks": len(output.audio),
             "audio": json.dumps([track.describe() for track in output.audio.values()]),
         }
