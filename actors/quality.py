@@ -17,7 +17,7 @@ ratio, a surround that leaves out columns 8 and 10 (1-based) of a block.
 The PyPI port `pypiqe` 1.2 gives the same scores on a picture whose sides
 are multiples of 16 and whose brightest pixel is 255, but stretches every
 picture to that maximum, pads by mirroring, reads RGB with BGR weights,
-loops over blocks in Python (0.15 s a keyframe against 12 ms here) and
+loops over blocks in Python (0.15 s a keyframe against 6-12 ms here) and
 requires full `opencv-python`, which cannot share an environment with the
 headless build.
 
@@ -35,7 +35,8 @@ keyframe's shrinking then averages into fine texture, scores better than
 clean on six of the seven (film grain reads as detail). Read a high score
 as "blurred or blocky" rather than a low one as "clean".
 
-It costs about 12 ms a 384 px keyframe on one core and needs no model.
+It needs no model and costs 6-12 ms a 384 px keyframe on one core (the
+latter with the machine busy).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class QualityParams(StageParams):
 class QualityScorer(KeyframeStage):
     """Adds ``quality_score`` (PIQE, lower is better) and ``quality_model`` per keyframe.
 
-    Needs no model and no GPU: about 12 ms a 384 px keyframe on one core."""
+    Needs no model and no GPU: 6-12 ms a 384 px keyframe on one core."""
 
     name = "quality"
     Params = QualityParams

@@ -13,7 +13,10 @@ from actors.keyframes import KeyframeSuite
 from actors.phash import PerceptualHasher
 from actors.quality import QUALITY, QualityScorer, piqe
 from actors.stage import registry
+from catalog.iceberg import append, open_catalog, read
 from catalog.schema import SCORES
+from catalog.settings import Settings
+from jobs.commit import commit_tables
 from jobs.rows import catalog_rows
 from jobs.spec import JobSpec, SpecError, default_spec, parse_spec
 
@@ -138,3 +141,29 @@ def test_its_rows_are_scores_named_by_metric() -> None:
     tables = catalog_rows(rows, [QualityScorer], run_id="r1", pipeline_version="p1")
     assert set(tables) == {"scores"} and tables["scores"].schema == SCORES
     assert tables["scores"].column("run_id").to_pylist() == ["r1"]
+
+
+def _commit(settings: Settings, run_id: str, shots: dict[str, tuple[str, float | None]]) -> None:
+    """Commit a run of the stage alone over these shots (shot id: asset id, score)."""
+    rows = pa.table(
+        {
+            "shot_id": list(shots),
+            "asset_id": [asset for asset, _ in shots.values()],
+            "quality_score": pa.array([score for _, score in shots.values()], pa.float32()),
+            "quality_model": [None if score is None else "piqe@384" for _, score in shots.values()],
+        }
+    )
+    tables = catalog_rows(rows, [QualityScorer], run_id=run_id, pipeline_version="p1")
+    assets = {asset for asset, _ in shots.values()}
+    commit_tables(open_catalog(settings), tables, [QualityScorer], assets, run_id=run_id)
+
+
+def test_a_rerun_replaces_its_own_scores_and_no_others(settings: Settings) -> None:
+    other = {"shot_id": "s1", "asset_id": "a1", "metric": "sharpness", "value": 0.5, "model": "x"}
+    stamp = {"run_id": "r0", "pipeline_version": "p0"}
+    append(open_catalog(settings), "scores", pa.Table.from_pylist([{**other, **stamp}], SCORES), run_id="r0")
+    _commit(settings, "r1", {"s1": ("a1", 30.0), "s2": ("a1", 40.0), "s3": ("a2", 50.0)})
+    _commit(settings, "r2", {"s1": ("a1", 31.0), "s2": ("a1", None)})  # a1 again; s2 lost its keyframe
+    rows = read(open_catalog(settings), "scores").to_pylist()
+    found = sorted((r["shot_id"], r["metric"], r["value"], r["run_id"]) for r in rows)
+    assert found == [("s1", "piqe", 31.0, "r2"), ("s1", "sharpness", 0.5, "r0"), ("s3", "piqe", 50.0, "r1")]
