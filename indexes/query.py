@@ -38,6 +38,7 @@ from catalog.query import QueryError as CatalogQueryError
 from catalog.schema import CONCEPT_SPACE, EMBEDDING_SPACES, TEXT_SPACE, VISUAL_SPACE
 from catalog.settings import Settings
 from indexes.build import read_index_files
+from indexes.defaults import DEFAULT_TOP, MAX_TOP
 from indexes.filters import Filters, shorten
 
 # A query image is read by `indexes.query_image`; its reader is also named here, where the API, the
@@ -57,9 +58,6 @@ SHOT_SPACES = (VISUAL_SPACE,)
 """Where shots like a shot are searched, unless the caller names others."""
 MAX_QUERY_CHARS = 500
 """A query longer than a paragraph is a mistake (or an attack), not a search; MiniLM reads 256 tokens."""
-DEFAULT_TOP = 10
-"""Hits a query returns when the caller does not say."""
-MAX_TOP = 100
 RRF_K = 60
 OVERFETCH = 4
 MIN_FETCH = 32

@@ -44,8 +44,9 @@ from pyiceberg.expressions import EqualTo
 
 from catalog.iceberg import append, read
 from catalog.schema import EVENTS, TEXT_SPACE, VISUAL_SPACE
+from indexes.defaults import DEFAULT_TOP, DIVERSITY, FAIRNESS
 from indexes.filters import Filters, shorten
-from indexes.query import DEFAULT_TOP, Candidate, EngineState, QueryEngine, QueryError, Result, check_top
+from indexes.query import Candidate, EngineState, QueryEngine, QueryError, Result, check_top
 from indexes.search import UnknownShotError
 
 KIND_WEIGHTS = {"view": 1.0, "like": 3.0, "save": 5.0}
@@ -59,11 +60,6 @@ RERANK_SPACE = VISUAL_SPACE
 """Whose vectors measure how alike two candidates are when re-ranking (the first space queried if absent)."""
 POOL = 5
 MIN_POOL = 50
-# The defaults of every caller (the API, the CLI, the audits), with the words that explain them.
-DIVERSITY = 0.7
-DIVERSITY_HELP = "1: relevance only; lower: more varied"
-FAIRNESS = 0.5
-FAIRNESS_HELP = "0: off; 1: every slot a different work"
 
 
 class UnknownUserError(LookupError):

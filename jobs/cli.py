@@ -8,13 +8,18 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from catalog.schema import VISUAL_SPACE
 from catalog.settings import Settings
-from jobs.spec import JobSpec, SpecError, default_spec, load_spec
+from indexes.defaults import DEFAULT_TOP, DIVERSITY, DIVERSITY_HELP, FAIRNESS, FAIRNESS_HELP, MAX_TOP
+from jobs.errors import SpecError
+
+if TYPE_CHECKING:
+    from jobs.spec import JobSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect search indexes.")
@@ -83,9 +88,9 @@ def friendly(command: F) -> F:
 
 
 def _spec_for(target: str) -> JobSpec:
-    if target == "-":
-        from jobs.spec import parse_spec_text
+    from jobs.spec import default_spec, load_spec, parse_spec_text
 
+    if target == "-":
         return parse_spec_text(sys.stdin.read(), origin="<stdin>")
     path = Path(target)
     if path.suffix.lower() in (".yaml", ".yml"):
@@ -284,11 +289,12 @@ def search(
     image: Annotated[Path | None, typer.Option(help="find shots that look like this image")] = None,
     like: Annotated[str | None, typer.Option(help="find shots like this shot id")] = None,
     filters: FilterOption = None,
-    top: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    top: Annotated[int, typer.Option(min=1, max=MAX_TOP)] = DEFAULT_TOP,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Search the archive by words, by an image or by another shot."""
-    from indexes.query import QueryEngine, decode_query_image
+    from indexes.query import QueryEngine
+    from indexes.query_image import decode_query_image
 
     if sum(x is not None for x in (text, image, like)) != 1:
         raise SpecError("give exactly one of --text WORDS, --image PATH or --like SHOT_ID")
@@ -311,11 +317,9 @@ def recommend(
     ] = None,
     like: Annotated[str | None, typer.Option(help="more shots like this shot id")] = None,
     filters: FilterOption = None,
-    top: Annotated[int, typer.Option(min=1, max=100)] = 10,
-    diversity: Annotated[
-        float, typer.Option(min=0, max=1, help="1: relevance only; lower: more varied")
-    ] = 0.7,
-    fairness: Annotated[float, typer.Option(min=0, max=1, help="0: off; 1: every slot another work")] = 0.5,
+    top: Annotated[int, typer.Option(min=1, max=MAX_TOP)] = DEFAULT_TOP,
+    diversity: Annotated[float, typer.Option(min=0, max=1, help=DIVERSITY_HELP)] = DIVERSITY,
+    fairness: Annotated[float, typer.Option(min=0, max=1, help=FAIRNESS_HELP)] = FAIRNESS,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Recommend shots: more like one shot, or for a user; varied and spread over works."""
@@ -387,7 +391,7 @@ def audit(
 
 @index_app.command("build")
 @friendly
-def index_build(space: Annotated[str, typer.Option(help="embedding space")] = "visual") -> None:
+def index_build(space: Annotated[str, typer.Option(help="embedding space")] = VISUAL_SPACE) -> None:
     """Build the index of a space from the current catalog snapshot and switch queries to it."""
     from catalog.iceberg import open_catalog
     from indexes.build import build_index
@@ -407,6 +411,7 @@ def submit(
     wait: Annotated[bool, typer.Option(help="wait for the job to end and print its logs")] = False,
 ) -> None:
     """Submit a run as a Ray Job, with this project as its working directory."""
+    from jobs.spec import load_spec
     from jobs.submit import submit as submit_job
 
     text = spec.read_text() if spec.exists() else None

@@ -12,6 +12,7 @@ from typing import Any
 
 from catalog.iceberg import open_catalog
 from catalog.locks import attach_run, job_lock
+from catalog.schema import EMBEDDING_SPACES
 from catalog.settings import Settings
 from catalog.state import StateStore
 from indexes.build import build_index
@@ -28,7 +29,7 @@ from jobs.spool import OUTCOMES, AssetAssembler, Spooler, discard, read_spooled
 
 log = logging.getLogger(__name__)
 
-INDEXED_SPACES = ("visual", "text", "concept")
+INDEXED_SPACES = tuple(EMBEDDING_SPACES)
 
 
 class StageClock:

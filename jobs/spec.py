@@ -28,6 +28,7 @@ from pydantic import (
 from actors.stage import Group, PlanError, Resources, Stage, StageParams, registry
 from catalog.settings import Settings
 from jobs.audit.config import AuditConfig
+from jobs.errors import SpecError
 from jobs.plan_check import check_plan
 
 PIPELINE_CODE_VERSION = "2"
@@ -49,10 +50,6 @@ MEDIA_PATTERNS = [
     "*.flv",
     "*.ogv",
 ]
-
-
-class SpecError(ValueError):
-    """A spec that cannot be run, with the place that says why."""
 
 
 class _Section(BaseModel):

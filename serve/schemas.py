@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from indexes.defaults import DIVERSITY_HELP, FAIRNESS_HELP
 from indexes.filters import LABEL_FIELDS, Filters
 from indexes.query import Hit
-from indexes.recommend import DIVERSITY_HELP, FAIRNESS_HELP
 
 SHOT_ID = r"^[0-9a-f]{32}$"
 ASSET_ID = r"^[0-9a-f]{64}$"

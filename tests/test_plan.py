@@ -65,7 +65,7 @@ def test_keyframe_models_share_one_step_with_the_groups_resources() -> None:
     steps = plan_steps(spec.enabled())
     assert [s.name for s in steps] == ["speech", "segment", "keyframes", "text"]
     keyframes = steps[2]
-    in_group = [s for s in registry().values() if s.group is not None and s.group.name == "keyframes"]
+    in_group = [s for s in registry().values() if s.group and s.enabled_by_default]
     assert keyframes.resources.batch_size == 7 and [m.stage for m in keyframes.members] == in_group
     assert steps[1].fans_out and not keyframes.fans_out
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.stage import registry
 from jobs.spec import SpecError, default_spec, load_spec, parse_spec
 
 
@@ -45,8 +46,9 @@ schedule:
     params = {e.stage.name: e.params for e in spec.enabled()}
     assert params["segment"].analysis_width == 192
     assert spec.stages.keyframes.resources.num_gpus == 0.25
-    models = {"visual", "objects", "faces", "safety", "technical", "phash"}
+    models = {s.name for s in registry().values() if s.group and s.enabled_by_default} - {"ocr"}
     assert {e.stage.name for e in spec.enabled() if e.stage.group} == models
+    assert {"visual", "objects", "faces", "safety", "technical", "phash"} <= models
     assert params["visual"].top_k == 3
     assert {e.resources.num_gpus for e in spec.enabled() if e.stage.group} == {0.25}
     assert not spec.stages.speech.enabled

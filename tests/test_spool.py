@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from actors.segment import Segmenter
 from catalog import schema
 from catalog.settings import Settings
 from catalog.state import StateStore
-from actors.segment import Segmenter
 from jobs.plan import ASSET_ROWS, BUSY_PREFIX
 from jobs.spool import AssetAssembler, Spooler, discard, read_spooled
 
