@@ -20,6 +20,18 @@ from itertools import pairwise
 from typing import Any
 
 
+def frame_rate(stream: Any) -> Fraction:
+    """The stream's frame rate: the first plausible of its average, guessed, base and codec rates.
+
+    Raw DV, for one, reports an average rate of 60000 (its time base), which no footage has.
+    """
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate,
+                 getattr(getattr(stream, "codec_context", None), "framerate", None)):
+        if rate and 0 < Fraction(rate) <= 1000:
+            return Fraction(rate)
+    return Fraction(25)
+
+
 def _rising(values: Sequence[int | None]) -> bool:
     return all(v is not None for v in values) and all(b > a for a, b in pairwise(values))
 
@@ -29,8 +41,7 @@ class Timeline:
 
     def __init__(self, stream: Any, sample_pts: Sequence[int | None]) -> None:
         self.time_base = Fraction(stream.time_base)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
-        self.rate = Fraction(rate)
+        self.rate = frame_rate(stream)
         self.frame_ticks = 1 / (self.rate * self.time_base)  # one frame period in time_base units
         self.from_index = not _rising(list(sample_pts))
         firsts = [p for p in sample_pts if p is not None]

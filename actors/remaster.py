@@ -63,7 +63,7 @@ import pyarrow as pa
 from av.video.reformatter import ColorRange, Colorspace
 
 from actors.av_aspect import set_stream_sar
-from actors.av_timing import Timeline
+from actors.av_timing import Timeline, frame_rate
 from actors.fields import Deinterlacer, FieldMeter, FieldRestorer, decide, declared_order
 from actors.fingerprint import sha256_of
 from actors.probe import describe, open_media, video_stream
@@ -173,7 +173,8 @@ class Remasterer:
         source_sha256 = sha256_of(uri, self.storage_options)
         survey = self._survey(uri)
         info = survey["info"]
-        stride = max(1, (info["frame_count"] or 0) // self.measure_frames)
+        frames = info["frame_count"] or round((info["duration_s"] or 0) * survey["rate"])
+        stride = max(1, frames // self.measure_frames)
         plan = self._plan(uri, stride, survey["fields"]["interlaced"], survey["bit_depth"] > 8)
         with staged_outputs(self.out_root, asset_id, master_pix_fmt(survey["bit_depth"]),
                             local=self.local_output, work_dir=self.work_dir) as outputs:
@@ -209,12 +210,13 @@ class Remasterer:
                     break
             declared = declared_order(stream, flags)
             sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+            rate = frame_rate(stream)
         measured = meter.result()
         order, why = decide(declared, measured["measured"])
         fields = {"field_order": order, "interlaced": order in ("tff", "bff"), "declared": declared,
                   "why": why, **measured}
         sar = Fraction(sar) if sar and Fraction(sar) > 0 else None
-        return {"info": info, "fields": fields, "sample_pts": sample_pts, "sar": sar,
+        return {"info": info, "fields": fields, "sample_pts": sample_pts, "sar": sar, "rate": rate,
                 "bit_depth": bit_depth(info["pix_fmt"])}
 
     def _plan(self, uri: str, stride: int, interlaced: bool, deep: bool) -> Plan:
@@ -265,6 +267,7 @@ class Remasterer:
             width, height = stream.codec_context.width, stream.codec_context.height
             size = (width * self.upscaler.factor, height * self.upscaler.factor)  # where figures are taken
             time_base = stream.time_base
+            rate = frame_rate(stream)  # read now: the stream is gone once its container closes
             deinterlace_access = Deinterlacer(width, height, order) if interlaced else None
             deinterlace_source = Deinterlacer(width, height, order) if interlaced else None
 
@@ -317,9 +320,9 @@ class Remasterer:
                 close(output, audio)
         if any(output.frames != decoded for output in outputs):
             raise RemasterError(f"decoded {decoded} frames but wrote {[o.frames for o in outputs]}")
-        return {"frames": decoded, "fps": float(stream.average_rate or 0) or None,
-                "time_base": str(stream.time_base), "timing": timeline.describe(),
-                "measured_at": f"{size[0]}x{size[1]}", "before": before.result(), "after": after.result()}
+        return {"frames": decoded, "fps": float(rate), "time_base": str(time_base),
+                "timing": timeline.describe(), "measured_at": f"{size[0]}x{size[1]}",
+                "before": before.result(), "after": after.result()}
 
     # -- outputs ---------------------------------------------------------------------------------
 
@@ -338,7 +341,7 @@ class Remasterer:
                 output.width, output.height = width + width % 2, height + height % 2
             output.field_order = survey["fields"]["field_order"] if output.kind == "master" else "progressive"
             encoder = "ffv1" if output.kind == "master" else "libx264"
-            video = output.container.add_stream(encoder, rate=source.average_rate or source.guessed_rate)
+            video = output.container.add_stream(encoder, rate=frame_rate(source))
             video.width, video.height, video.pix_fmt = output.width, output.height, output.pix_fmt
             video.codec_context.time_base = source.time_base
             video.codec_context.field_order = _FIELD_ORDER_CODE[output.field_order]
