@@ -353,6 +353,94 @@ AUDITS = pa.schema(
     ]
 )
 
+# ---- Preservation QC: one record per asset (actors/qc.py) -------------------------------------------
+# What QCTools and MediaConch tell an archivist about a file, measured on one decode of it: what it
+# is (container, codec, bit depth, field order, aspect, colour tags), whether it decodes whole
+# (declared against decoded frames, errors with their positions, timestamp gaps), what the picture
+# and the sound do (black and frozen spans, luma outside broadcast range, levels, clipping,
+# silence), and whether it meets the job's policy. Seconds are from the start of the file.
+QC_SPAN = pa.struct([pa.field("start_s", pa.float64()), pa.field("end_s", pa.float64())])
+QC_DECODE_ERROR = pa.struct(
+    [
+        pa.field("stream", pa.int32()),  # the stream's index in the container
+        pa.field("frame", pa.int64()),  # video frames decoded before it
+        pa.field("seconds", pa.float64()),
+        pa.field("message", pa.string()),
+    ]
+)
+QC_TIMESTAMP = pa.struct(
+    [
+        pa.field("kind", pa.string()),  # 'gap' (over 1.5 frame durations), 'jump' (not after the last)
+        pa.field("frame", pa.int64()),  # the frame (decoded order) whose timestamp it is
+        pa.field("at_s", pa.float64()),
+        pa.field("delta_s", pa.float64()),  # its distance from the frame before
+    ]
+)
+QC_AUDIO_TRACK = pa.struct(
+    [
+        pa.field("stream", pa.int32()),
+        pa.field("codec", pa.string()),
+        pa.field("sample_format", pa.string()),
+        pa.field("channels", pa.int32()),
+        pa.field("layout", pa.string()),
+        pa.field("sample_rate", pa.int32()),
+        pa.field("duration_s", pa.float64()),  # of the samples decoded
+        pa.field("peak_dbfs", pa.float32()),  # -120: digital silence
+        pa.field("rms_dbfs", pa.float32()),
+        pa.field("clipped_samples", pa.int64()),  # samples at full scale, over all channels
+        pa.field("silence_spans", pa.list_(QC_SPAN)),
+    ]
+)
+QC_RECORD = [
+    pa.field("status", pa.string()),  # 'ok', 'damaged' (decode errors or frames missing), 'failed'
+    pa.field("error", pa.string()),  # why it failed, or the first thing found wrong
+    pa.field("container", pa.string()),
+    pa.field("duration_s", pa.float64()),
+    pa.field("video_codec", pa.string()),
+    pa.field("video_profile", pa.string()),
+    pa.field("pix_fmt", pa.string()),
+    pa.field("bit_depth", pa.int32()),
+    pa.field("chroma_subsampling", pa.string()),  # '4:2:0', '4:2:2', '4:1:1', '4:4:4', '4:0:0'
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("fps", pa.float64()),
+    pa.field("field_order", pa.string()),  # decided: 'progressive', 'tff' or 'bff'
+    pa.field("field_order_declared", pa.string()),  # what the stream says ('unknown' when silent)
+    pa.field("field_order_measured", pa.string()),  # what combing says ('undetermined': no motion)
+    pa.field("combing", pa.float32()),  # mean share of comb teeth over the sampled frames
+    pa.field("sample_aspect_ratio", pa.string()),  # 'num:den'
+    pa.field("display_aspect_ratio", pa.string()),
+    pa.field("color_primaries", pa.string()),
+    pa.field("color_transfer", pa.string()),
+    pa.field("color_matrix", pa.string()),
+    pa.field("color_range", pa.string()),  # 'tv' (limited), 'pc' (full) or 'unknown'
+    pa.field("timecode", pa.string()),  # of the stream or the container, where present
+    pa.field("frames_declared", pa.int64()),
+    pa.field("frames_decoded", pa.int64()),
+    pa.field("decode_error_count", pa.int64()),
+    pa.field("decode_errors", pa.list_(QC_DECODE_ERROR)),  # the first of them
+    pa.field("timestamp_gap_count", pa.int64()),
+    pa.field("timestamp_jump_count", pa.int64()),
+    pa.field("timestamp_issues", pa.list_(QC_TIMESTAMP)),  # the first of them
+    pa.field("black_spans", pa.list_(QC_SPAN)),
+    pa.field("frozen_spans", pa.list_(QC_SPAN)),
+    pa.field("luma_min", pa.int32()),  # code values at the source's bit depth
+    pa.field("luma_max", pa.int32()),
+    pa.field("broadcast_range", pa.string()),  # the legal luma, e.g. '16-235' (8 bit), '64-940' (10 bit)
+    pa.field("luma_out_of_range", pa.float32()),  # share of luma samples outside it; null: full range
+    pa.field("audio_track_count", pa.int32()),
+    pa.field("audio_tracks", pa.list_(QC_AUDIO_TRACK)),
+    pa.field("policy_passed", pa.bool_()),
+    pa.field("policy_failures", pa.list_(pa.string())),  # each failed rule, in words
+    pa.field("qc_seconds", pa.float64()),  # what measuring the file took
+]
+QC = pa.schema(
+    [pa.field("asset_id", pa.string(), nullable=False), pa.field("uri", pa.string())] + QC_RECORD + PROVENANCE
+)
+QC_COLUMN = pa.schema([pa.field("qc", pa.struct(QC_RECORD))])
+"""What the qc stage adds to each asset row: its record, which `catalog_rows` makes the `qc` row."""
+# ---- end of preservation QC ---------------------------------------------------------------------------
+
 TABLES: dict[str, pa.Schema] = {
     "assets": ASSETS,
     "shots": SHOTS,
@@ -366,6 +454,7 @@ TABLES: dict[str, pa.Schema] = {
     "dup_groups": DUP_GROUPS,
     "events": EVENTS,
     "audits": AUDITS,
+    "qc": QC,
 }
 """Every catalog table by name. Later stages add theirs here."""
 
