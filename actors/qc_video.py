@@ -154,8 +154,8 @@ def stream_facts(container: Any, stream: Any) -> dict[str, Any]:
     ctx = stream.codec_context
     pix_fmt = ctx.pix_fmt
     width, height = int(ctx.width or 0), int(ctx.height or 0)
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    fps = float(rate) if rate and 0 < float(rate) < 1000 else None
+    rates = [float(r) for r in (stream.average_rate, stream.guessed_rate, stream.base_rate) if r]
+    fps = next((r for r in rates if 0 < r < 1000), None)  # raw DV's average rate can read 60000
     duration = None
     if stream.duration is not None and stream.time_base is not None:
         duration = float(stream.duration * stream.time_base)

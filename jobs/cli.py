@@ -230,6 +230,45 @@ def stages(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 @friendly
+def qc(
+    target: Annotated[str, typer.Argument(help="a file or URL to check now, or a checked asset's id")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the record as one JSON document")] = False,
+) -> None:
+    """The preservation QC record of a file (measured now, no Ray) or of an asset (from the catalog)."""
+    import re
+
+    from actors.qc import inspect_file, record_lines
+
+    if "://" in target or Path(target).exists():
+        record: dict[str, Any] = {"uri": target, **inspect_file(target)}
+    elif re.fullmatch(r"[0-9a-f]{6,64}", target):
+        from catalog.iceberg import open_catalog
+        from catalog.iceberg import read as read_table
+
+        rows = read_table(open_catalog(Settings()), "qc").to_pylist()
+        found = [r for r in rows if r["asset_id"] == target or r["asset_id"].startswith(target)]
+        if len(found) != 1:
+            why = "no QC record for asset" if not found else "more than one asset starts with"
+            err.print(f"[bold red]error:[/bold red] {why} {target} (run a job with stages.qc enabled)")
+            raise typer.Exit(2)
+        record = found[0]
+    else:
+        raise FileNotFoundError(f"{target}: no such file, and not an asset id")
+    if as_json:
+        print(json.dumps(record, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"QC of {record.get('asset_id') or record.get('uri')}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for what, value in record_lines(record):
+        table.add_row(what, value)
+    out.print(table)
+
+
+@app.command()
+@friendly
 def sql(
     query: Annotated[str, typer.Argument(help="SQL over the tables assets, shots, tags, embeddings, …")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
