@@ -24,6 +24,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from actors.fields import FieldMeter, decide, declared_order
 
@@ -232,6 +233,8 @@ class VideoMeter:
         self.low, self.high = 16 * self.scale, 235 * self.scale  # broadcast range, scaled to the bit depth
         self.black_level = (16 + params.black_luma * 219) if limited else params.black_luma * 255
         self.fields = FieldMeter()
+        # one scaler each, kept: its SwsContext is made once, not per frame (as frame.reformat does)
+        self.scaler, self.field_scaler = VideoReformatter(), VideoReformatter()
         self.field_starts = self._field_runs(facts["frames_declared"])
         self.flags: list[bool] = []
         self.black = Spans(params.black_min_s, params.max_events)
@@ -264,7 +267,14 @@ class VideoMeter:
         start = self._time(frame, index)
         end = start + self.step
         self.end_s = max(self.end_s, end)
-        small = frame.reformat(width=self.small[0], height=self.small[1], format=self.format)
+        small = self.scaler.reformat(
+            frame,
+            width=self.small[0],
+            height=self.small[1],
+            format=self.format,
+            interpolation="AREA",
+            threads=1,
+        )
         luma = luma_plane(small)
         lo, hi = int(luma.min()), int(luma.max())
         self.luma_min = lo if self.luma_min is None else min(self.luma_min, lo)
@@ -285,7 +295,9 @@ class VideoMeter:
             if index - 1 not in self.field_starts:
                 self.fields.previous = None  # a new run: do not weave across the skipped frames
             whole = luma_plane(
-                frame.reformat(width=self.field_size[0], height=self.field_size[1], format=self.format)
+                self.field_scaler.reformat(
+                    frame, width=self.field_size[0], height=self.field_size[1], format=self.format, threads=1
+                )
             )
             self.fields.add(whole.astype(np.float32) / self.scale if self.code_values else whole)
         corrupt = bool(getattr(frame, "is_corrupt", False))
