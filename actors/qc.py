@@ -303,7 +303,7 @@ def record_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "field order",
             f"{record.get('field_order')} (declared {record.get('field_order_declared')}, "
-            f"measured {record.get('field_order_measured')}, combing {record.get('combing')})",
+            f"measured {record.get('field_order_measured')}, combing {record.get('combing') or 0:.4f})",
         ),
         (
             "aspect",

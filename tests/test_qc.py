@@ -199,3 +199,25 @@ def test_archivist_qc_file_json_prints_one_document(media: Path) -> None:
     assert shown.exit_code == 0 and "bff" in shown.stdout
     unknown = CliRunner().invoke(app, ["qc", "not-a-file-nor-an-id"])
     assert unknown.exit_code == 2
+
+
+def test_archivist_qc_reads_an_assets_record_from_the_catalog(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.iceberg import open_catalog, replace_assets
+    from catalog.settings import Settings
+    from jobs.cli import app
+    from jobs.rows import catalog_rows
+
+    monkeypatch.setenv("ARCHIVIST_HOME", str(tmp_path / "home"))
+    asset = "abcdef0123456789"
+    batch = pa.table({"asset_id": [asset], "uri": [str(make("mpeg2_ts", media))], "size_bytes": [1]})
+    rows = catalog_rows(QualityControl()(batch), [QualityControl], run_id="r1", pipeline_version="p1")
+    replace_assets(open_catalog(Settings()), "qc", rows["qc"], [asset], run_id="r1")
+    found = CliRunner().invoke(app, ["qc", asset[:8], "--json"])
+    assert found.exit_code == 0, found.output
+    record = json.loads(found.stdout)
+    assert record["asset_id"] == asset and record["field_order"] == "bff" and record["run_id"] == "r1"
+    assert [t["codec"] for t in record["audio_tracks"]] == ["ac3", "mp2"]
+    unknown = CliRunner().invoke(app, ["qc", "0123456789ab"])
+    assert unknown.exit_code == 2 and "no QC record" in unknown.output
