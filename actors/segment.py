@@ -42,8 +42,9 @@ Per shot
 Damaged files
     Packets that fail to decode are skipped (up to ``MAX_BAD_PACKETS`` in a row). If a file
     stops decoding part-way (truncated), the shots decoded so far are returned with
-    ``status='ok'`` and a note in ``error`` ("partial: ...") saying where and why decoding
-    stopped, so the catalog keeps what is usable and the problem stays visible; if no frame
+    ``status='damaged'`` and ``error`` saying how many frames of how many decoded, where
+    and why decoding stopped, so the catalog keeps what is usable and the damage can be
+    counted; if no frame
     decodes at all, the asset is one ``status='failed'`` row. An asset never raises out of
     ``__call__``: every error becomes its row's ``error``, prefixed with the exception's type.
 """
@@ -466,12 +467,15 @@ class _AssetRun:
             raise MediaError(f"no frame could be decoded ({why})")
         self.finish()
         declared = self.probed.get("frame_count") if self.stream.frames else None
+        of = f" of the {declared} declared" if declared else ""
+        at = f" at {self.seconds(self.last_pts, self.count - 1):.2f} s"
         note = None
         if self.stopped:
-            note = f"partial: decoding stopped after {self.count} frames ({self.stopped})"
+            note = f"damaged: {self.count} frames{of} decoded; decoding stopped{at} ({self.stopped})"
         elif declared and self.count < declared * 0.98 - 2:
-            note = f"partial: {self.count} frames decoded, the container declares {declared}"
+            note = f"damaged: {self.count} frames{of} decoded; the file ends{at}"
         for row in self.rows:
+            row["status"] = "ok" if note is None else "damaged"
             row["error"] = note
             row["frame_count"] = self.count
         return self.rows

@@ -25,10 +25,18 @@ ASSET_REF = pa.schema(
     ]
 )
 
+ASSET_STATUSES: dict[str, str] = {
+    "ok": "decoded whole",
+    "damaged": "decoded in part: some frames are usable, `error` says how many of how many and where "
+    "decoding stopped",
+    "failed": "nothing usable: `error` says why",
+}
+"""What an asset's `status` can be. Damage is a status an archive counts and filters, not a note."""
+
 # Technical description of an asset, filled by `segment` from the probe.
 ASSET_PROBE = pa.schema(
     [
-        pa.field("status", pa.string(), nullable=False),  # 'ok' or 'failed'
+        pa.field("status", pa.string(), nullable=False),  # one of ASSET_STATUSES
         pa.field("error", pa.string()),
         pa.field("container", pa.string()),
         pa.field("duration_s", pa.float64()),

@@ -88,7 +88,8 @@ class AssetState(Base):
     asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     pipeline_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     uri: Mapped[str] = mapped_column(Text)
-    # 'spooled': results written to `spool_uri`, not yet committed; then 'ok' or 'failed'.
+    # 'spooled': results written to `spool_uri`, not yet committed; then the asset's status
+    # (one of catalog.schema.ASSET_STATUSES).
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     spool_uri: Mapped[str | None] = mapped_column(Text)
@@ -170,7 +171,7 @@ class StateStore:
         """The assets this pipeline version has already finished (and, unless
         retrying, already failed on), which a run therefore skips."""
         ids = list(asset_ids)
-        statuses = ("ok",) if retry_failed else ("ok", "failed")
+        statuses = ("ok", "damaged") if retry_failed else ("ok", "damaged", "failed")
         found: set[str] = set()
         with Session(self.engine) as session:
             for start in range(0, len(ids), 500):

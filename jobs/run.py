@@ -132,10 +132,10 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             ensure_ray(settings)
         with clock("process"):
             _process(_plan(todo, enabled, settings, catalog, source_options), spooler)
+        per_asset = {s.name for s in stages if s.level == "asset" and not s.fans_out}
         for part, seconds in spooler.busy.items():
-            shot_step = part not in ("speech", "remaster", "segment")
             failures = spooler.failed if part == "segment" else 0
-            rows = spooler.shots if shot_step else len(todo)
+            rows = len(todo) if part in per_asset else spooler.shots
             _record_step(state, run_id, part, rows=rows, failures=failures, seconds=seconds)
 
     staged = state.spooled(version, for_run=run_id)

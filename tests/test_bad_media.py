@@ -106,6 +106,8 @@ def test_every_bad_file_is_failed_with_a_reason_or_processed(ray_session, settin
         if row["status"] == "failed":
             assert row["error"] and len(row["error"]) > 10, name
             assert row["shot_count"] == 0, name
+        elif row["status"] == "damaged":  # what decoded is kept, and the error says how much
+            assert row["shot_count"] >= 1 and "decoded" in row["error"], name
         else:
             assert row["shot_count"] >= 1 and row["error"] is None, name
     assert "video" in assets["audio_only.mp4"]["error"].lower()

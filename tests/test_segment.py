@@ -242,8 +242,8 @@ def test_partly_decodable_file_keeps_its_shots(tmp_path: Path) -> None:
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.55)])
     rows = Segmenter()(table(ref(cut, "d" * 64))).to_pylist()
-    assert all(r["status"] == "ok" for r in rows)
-    assert rows[0]["error"].startswith("partial:") and "120" in rows[0]["error"]
+    assert all(r["status"] == "damaged" for r in rows)
+    assert rows[0]["error"].startswith("damaged:") and "of the 120 declared" in rows[0]["error"]
     assert 30 < rows[-1]["end_frame"] < 120 and rows[0]["frame_count"] == rows[-1]["end_frame"]
     assert abs(rows[1]["start_frame"] - CUTS[0]) <= 1
 
