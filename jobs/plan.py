@@ -151,5 +151,12 @@ def stage_plan(
             "grouped": step.members[0].stage.group is not None,
             "fans_out": step.fans_out,
         }
-        ds = _map(ds, StageActor, kwargs, step.resources)
+        ds = _map(ds, _named(step), kwargs, step.resources)
     return ds
+
+
+def _named(step: Step) -> type:
+    """`StageActor` under the step's name, because Ray names a pool's actors by their class:
+    the cluster's dashboard and `list_actors` then say which step an actor runs."""
+    name = f"{step.name.title()}Step"
+    return type(name, (StageActor,), {"__module__": StageActor.__module__, "__qualname__": name})

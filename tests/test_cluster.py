@@ -126,7 +126,7 @@ def test_a_run_spreads_over_both_nodes(cluster: dict, home: Path, tmp_path: Path
     out, err = run.communicate(timeout=900)
     assert run.returncode == 0, err[-3000:]
     assert json.loads(out)["assets"]["ok"] == 6
-    assert len(actor_nodes(cluster, "Segmenter")) == 2
+    assert len(actor_nodes(cluster, "SegmentStep")) == 2
 
 
 def test_losing_the_worker_node_mid_run_loses_nothing(
