@@ -71,6 +71,7 @@ from actors.remaster_audio import add_tracks
 from actors.remaster_outputs import (
     Output,
     RemasterError,
+    audio_refused,
     bit_depth,
     close,
     file_sha256,
@@ -361,9 +362,7 @@ class Remasterer:
             try:
                 output.container.start_encoding()
             except av.FFmpegError as exc:
-                codecs = ", ".join(f"#{s.index} {s.codec_context.name}" for s in audio) or "none"
-                raise RemasterError(f"cannot start the {output.kind} file ({output.codec}) with the source's "
-                                    f"audio (audio {codecs}): {exc}") from exc
+                raise audio_refused("start", output, audio, exc) from exc
 
     @staticmethod
     def _manifest_uri(output_uri: str) -> str:

@@ -140,14 +140,21 @@ def staged_outputs(out_root: str, asset_id: str, master_fmt: str, *, local: bool
         yield outputs
 
 
+def audio_refused(step: str, output: Output, audio: list[Any], exc: Exception) -> RemasterError:
+    """The error of a muxer that refuses the source's audio, naming the file and the tracks."""
+    codecs = ", ".join(f"#{s.index} {s.codec_context.name}" for s in audio) or "none"
+    return RemasterError(
+        f"cannot {step} the {output.kind} file ({output.codec}) with the source's audio "
+        f"(audio {codecs}): {exc}"
+    )
+
+
 def close(output: Output, audio: list[Any]) -> None:
     """Writes the trailer, where a muxer finally refuses what it cannot store."""
     try:
         output.container.close()
     except av.FFmpegError as exc:
-        codecs = ", ".join(f"#{s.index} {s.codec_context.name}" for s in audio) or "none"
-        raise RemasterError(f"cannot finish the {output.kind} file ({output.codec}) with the source's "
-                            f"audio (audio {codecs}): {exc}") from exc
+        raise audio_refused("finish", output, audio, exc) from exc
 
 
 def publish(staging: str, uri: str, storage_options: dict[str, Any], *, local: bool) -> None:
