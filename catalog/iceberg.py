@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, ValidationException
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
 from pyiceberg.table import Table
 
@@ -117,8 +117,11 @@ def _commit(
                     tbl.delete(replacing, snapshot_properties=props)
             snapshot = catalog.load_table(f"{NAMESPACE}.{name}").current_snapshot()
             return snapshot.snapshot_id if snapshot else None
-        except CommitFailedException:
-            # Another run committed to this table first: reload and try again.
+        except (CommitFailedException, ValidationException):
+            # Another run committed to this table first. pyiceberg says so with
+            # CommitFailedException, or with ValidationException when the other commit added
+            # files whose column bounds overlap the rows this one replaces (two runs of
+            # different assets, ids interleaved): either way, reload and try again.
             log.info("commit to %s lost a race (attempt %d); retrying", name, attempt)
             time.sleep(min(0.1 * 2**attempt, 3.0))
     raise RuntimeError(f"could not commit to table {name} after {COMMIT_ATTEMPTS} attempts")

@@ -175,3 +175,19 @@ def test_append_adds_and_replace_all_replaces_the_whole_table(settings: Settings
     replace_all(catalog, "dup_groups", groups, run_id="r1")
     replace_all(catalog, "dup_groups", groups, run_id="r2")
     assert read(catalog, "dup_groups")["run_id"].to_pylist() == [None]  # rows carry what they were given
+
+
+def test_a_commit_that_lost_a_race_to_another_run_is_made_again(settings: Settings, monkeypatch) -> None:
+    """Two runs of different assets commit at once: the second's view of the table is stale,
+    and the other run's file spans its asset ids; both runs' rows must land."""
+    import catalog.iceberg as iceberg
+
+    catalog = open_catalog(settings)
+    replace_assets(catalog, "assets", asset_rows("m0"), ["m0"], run_id="r0")
+    stale = [table(catalog, "assets")]
+    replace_assets(catalog, "assets", asset_rows("a0", "z0", run_id="r1"), ["a0", "z0"], run_id="r1")
+    loaded = iceberg.table
+    monkeypatch.setattr(iceberg, "table", lambda c, name: stale.pop() if stale else loaded(c, name))
+    replace_assets(catalog, "assets", asset_rows("m0", run_id="r2"), ["m0"], run_id="r2")
+    runs = {r["asset_id"]: r["run_id"] for r in read(catalog, "assets").to_pylist()}
+    assert runs == {"a0": "r1", "z0": "r1", "m0": "r2"}
