@@ -6,7 +6,7 @@ Run ``python tests/benchmarks/bench_text_search.py`` (``--json`` for machine-rea
 The set is ``data/text_queries.yaml``: 28 shots (keyframes of the bundled clips' natural shots and
 skimage stills, see ``media.py``) and 40 queries a person would type, with the shots that answer
 each, judged by looking at the pictures. The bundled media holds no speech, so transcripts play no
-part here (``tests/test_text_embed.py`` covers speech in descriptions).
+part here (``tests/actors/test_text_embed.py`` covers speech in descriptions).
 
 Every keyframe goes through the understanding stages as the pipeline runs them: stored as a JPEG
 (quality 90), then ImageNet tags (``actors.visual``), and where they load, COCO objects

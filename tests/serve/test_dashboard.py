@@ -173,7 +173,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def _ensure_services() -> None:
     """The project's own set-up installs Chromium, its driver and espeak-ng when missing."""
-    script = Path(__file__).parents[1] / "infra" / "scripts" / "ensure-services.sh"
+    script = Path(__file__).parents[2] / "infra" / "scripts" / "ensure-services.sh"
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"the set-up script failed:\n{done.stderr}"
 

@@ -113,5 +113,5 @@ def test_pipeline_version_follows_parameters_not_resources() -> None:
 
 
 def test_the_example_spec_in_the_repository_loads() -> None:
-    spec = load_spec(Path(__file__).parents[1] / "jobs" / "specs" / "nightly.yaml")
+    spec = load_spec(Path(__file__).parents[2] / "jobs" / "specs" / "nightly.yaml")
     assert spec.name == "nightly" and spec.schedule is not None

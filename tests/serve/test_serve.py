@@ -470,7 +470,7 @@ def test_archivist_serve_survives_a_10_mb_request_line(tmp_path: Path) -> None:
     service = subprocess.Popen(
         [sys.executable, "-m", "jobs.cli", "serve", "--port", str(port)],
         env=env,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -23,7 +23,7 @@ import yaml
 from catalog.settings import Settings
 from jobs.spec import JobSpec, parse_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 DOCKERFILES = {"cpu": INFRA / "docker" / "Dockerfile.cpu", "gpu": INFRA / "docker" / "Dockerfile.gpu"}
 CLUSTER_YAML = INFRA / "ray" / "cluster.yaml"
