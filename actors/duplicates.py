@@ -82,11 +82,12 @@ def group_duplicates(
     if len(phashes) != n or len(visual_embeddings) != n or (exclude is not None and len(exclude) != n):
         raise ValueError("shot_ids, phashes, visual_embeddings (and exclude) must have one entry per shot")
     skip = list(exclude) if exclude is not None else [False] * n
-    hashed = [i for i in range(n) if phashes[i] is not None and not skip[i]]
-    embedded = [i for i in range(n) if visual_embeddings[i] is not None and not skip[i]]
+    hashes = {i: h for i, h in enumerate(phashes) if h is not None and not skip[i]}
+    vectors_of = {i: v for i, v in enumerate(visual_embeddings) if v is not None and not skip[i]}
+    hashed, embedded = list(hashes), list(vectors_of)
     codes = np.zeros(n, np.uint64)
-    codes[hashed] = [int(phashes[i]) for i in hashed]
-    vectors = _matrix([visual_embeddings[i] for i in embedded])
+    codes[hashed] = [int(h) for h in hashes.values()]
+    vectors = _matrix(list(vectors_of.values()))
 
     parent = list(range(n))
 
@@ -121,12 +122,14 @@ def _hash_pairs(codes: np.ndarray, max_hamming: int, exact_limit: int) -> list[t
     if len(codes) < 2:
         return []
     packed = np.ascontiguousarray(codes.astype(np.uint64)).view(np.uint8).reshape(-1, 8)
+    index: faiss.IndexBinary
     if len(codes) <= exact_limit:
         index = faiss.IndexBinaryFlat(64)
     else:
         # Exact too: a pair within r bits agrees within r // 4 bits on one of the four substrings.
-        index = faiss.IndexBinaryMultiHash(64, _HASH_SPLITS, 64 // _HASH_SPLITS)
-        index.nflip = max_hamming // _HASH_SPLITS
+        multihash = faiss.IndexBinaryMultiHash(64, _HASH_SPLITS, 64 // _HASH_SPLITS)
+        multihash.nflip = max_hamming // _HASH_SPLITS
+        index = multihash
     index.add(packed)
     limits, _, found = index.range_search(packed, max_hamming + 1)  # radius is exclusive
     return _upper_pairs(limits, found)
@@ -142,11 +145,17 @@ def _vector_pairs(vectors: np.ndarray, min_cosine: float, exact_limit: int) -> l
         limits, _, found = index.range_search(vectors, min_cosine - 1e-6)
         pairs = _upper_pairs(limits, found)
     else:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        index.add(vectors)
-        _, neighbours = index.search(vectors, min(KNN, len(vectors)))
-        pairs = sorted({(min(a, int(b)), max(a, int(b))) for a, row in enumerate(neighbours) for b in row
-                        if b >= 0 and b != a})
+        graph = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        graph.add(vectors)
+        _, neighbours = graph.search(vectors, min(KNN, len(vectors)))
+        pairs = sorted(
+            {
+                (min(a, int(b)), max(a, int(b)))
+                for a, row in enumerate(neighbours)
+                for b in row
+                if b >= 0 and b != a
+            }
+        )
     return [(a, b) for a, b in pairs if float(vectors[a] @ vectors[b]) >= min_cosine]
 
 
@@ -158,4 +167,3 @@ def _matrix(rows: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     if len(rows) == 0:
         return np.zeros((0, 1), np.float32)
     return np.ascontiguousarray(np.asarray([np.asarray(r, np.float32) for r in rows], np.float32))
-

@@ -164,7 +164,7 @@ class TextReader(KeyframeStage):
         if self.use_cls:
             cls = model_file(None, "rapidocr", "models", _CLS_FILE, model=model, package=PACKAGE)
         swapped = det_weights is not None or rec_weights is not None
-        self.text_model = model if not swapped else f"{model}/{Path(rec_weights or det_weights).stem}"
+        self.text_model = model if not swapped else f"{model}/{Path(rec_weights or det_weights or '').stem}"
         use_cuda = onnx_providers(device)[0] != "CPUExecutionProvider"
         try:
             from rapidocr import RapidOCR
@@ -208,10 +208,13 @@ class TextReader(KeyframeStage):
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if scale != 1.0:
             bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        from rapidocr.utils.output import RapidOCROutput  # loaded with the engine, in setup
+
         result = self.engine(bgr)
-        if getattr(result, "txts", None) is None or result.boxes is None:
-            return []
-        lines = []
+        if not isinstance(result, RapidOCROutput) or result.txts is None or result.boxes is None:
+            return []  # nothing detected: rapidocr then gives an output without texts
+        assert result.scores is not None  # recognised texts come with their scores
+        lines: list[dict[str, Any]] = []
         for quad, text, score in zip(result.boxes, result.txts, result.scores, strict=True):
             text = text.strip()
             if not text or score < self.min_score:

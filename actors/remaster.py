@@ -154,16 +154,24 @@ class Remasterer:
         table = batch if isinstance(batch, pa.Table) else pa.table(dict(batch))
         rows: list[dict[str, Any]] = []
         # Rows may come one per shot; an asset is remastered once, whole.
-        assets = dict.fromkeys(zip(table.column("asset_id").to_pylist(), table.column("uri").to_pylist(),
-                                   strict=True))
+        assets = dict.fromkeys(
+            zip(table.column("asset_id").to_pylist(), table.column("uri").to_pylist(), strict=True)
+        )
         for asset_id, uri in assets:
             started = time.monotonic()
             try:
                 rows.extend(self.remaster(asset_id, uri))
             except Exception as exc:  # one bad asset is a failed row, never a failed batch
                 log.warning("remaster of %s failed: %s", uri, exc)
-                rows.append({"asset_id": asset_id, "source_uri": uri, "status": "failed",
-                             "error": f"{type(exc).__name__}: {exc}", "seconds": time.monotonic() - started})
+                rows.append(
+                    {
+                        "asset_id": asset_id,
+                        "source_uri": uri,
+                        "status": "failed",
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "seconds": time.monotonic() - started,
+                    }
+                )
         return pa.Table.from_pylist(rows, schema=REMASTER)
 
     # -- one asset -------------------------------------------------------------------------------
@@ -177,8 +185,13 @@ class Remasterer:
         frames = info["frame_count"] or round((info["duration_s"] or 0) * survey["rate"])
         stride = max(1, frames // self.measure_frames)
         plan = self._plan(uri, stride, survey["fields"]["interlaced"], survey["bit_depth"] > 8)
-        with staged_outputs(self.out_root, asset_id, master_pix_fmt(survey["bit_depth"]),
-                            local=self.local_output, work_dir=self.work_dir) as outputs:
+        with staged_outputs(
+            self.out_root,
+            asset_id,
+            master_pix_fmt(survey["bit_depth"]),
+            local=self.local_output,
+            work_dir=self.work_dir,
+        ) as outputs:
             figures = self._encode(uri, plan, stride, outputs, survey)
             if figures["frames"] == 0:
                 raise RemasterError("the video stream decoded to no frames")
@@ -214,11 +227,22 @@ class Remasterer:
             rate = frame_rate(stream)
         measured = meter.result()
         order, why = decide(declared, measured["measured"])
-        fields = {"field_order": order, "interlaced": order in ("tff", "bff"), "declared": declared,
-                  "why": why, **measured}
+        fields = {
+            "field_order": order,
+            "interlaced": order in ("tff", "bff"),
+            "declared": declared,
+            "why": why,
+            **measured,
+        }
         sar = Fraction(sar) if sar and Fraction(sar) > 0 else None
-        return {"info": info, "fields": fields, "sample_pts": sample_pts, "sar": sar, "rate": rate,
-                "bit_depth": bit_depth(info["pix_fmt"])}
+        return {
+            "info": info,
+            "fields": fields,
+            "sample_pts": sample_pts,
+            "sar": sar,
+            "rate": rate,
+            "bit_depth": bit_depth(info["pix_fmt"]),
+        }
 
     def _plan(self, uri: str, stride: int, interlaced: bool, deep: bool) -> Plan:
         """The restoration plan, from a measuring pass over the asset unless restoration is off.
@@ -239,13 +263,16 @@ class Remasterer:
             for decision in plan.decisions:
                 if decision["op"] == "deblock" and decision["apply"]:
                     decision["apply"] = False
-                    decision["why"] += ("; skipped: interlaced, restored per field, and a codec's block grid "
-                                        "is the frame's, not a field's")
+                    decision["why"] += (
+                        "; skipped: interlaced, restored per field, and a codec's block grid "
+                        "is the frame's, not a field's"
+                    )
             plan.ops = [step for step in plan.ops if step["op"] != "deblock"]
         return plan
 
-    def _encode(self, uri: str, plan: Plan, stride: int, outputs: list[Output],
-                survey: dict[str, Any]) -> dict[str, Any]:
+    def _encode(
+        self, uri: str, plan: Plan, stride: int, outputs: list[Output], survey: dict[str, Any]
+    ) -> dict[str, Any]:
         """The streaming pass: demux, decode, restore, upscale, encode both outputs, carry the audio."""
         fields = survey["fields"]
         interlaced, order = fields["interlaced"], fields["field_order"]
@@ -267,7 +294,7 @@ class Remasterer:
             self._open_streams(outputs, stream, audio, survey)
             width, height = stream.codec_context.width, stream.codec_context.height
             size = (width * self.upscaler.factor, height * self.upscaler.factor)  # where figures are taken
-            time_base = stream.time_base
+            time_base = timeline.time_base
             rate = frame_rate(stream)  # read now: the stream is gone once its container closes
             deinterlace_access = Deinterlacer(width, height, order) if interlaced else None
             deinterlace_source = Deinterlacer(width, height, order) if interlaced else None
@@ -294,11 +321,15 @@ class Remasterer:
                 if packet.stream.type == "audio":
                     index = packet.stream.index
                     transcoding = any(output.audio[index].transcode for output in outputs)
-                    frames = packet.decode() if transcoding else None  # decoded once for every output
+                    # decoded once for every output
+                    frames = (
+                        [f for f in packet.decode() if isinstance(f, av.AudioFrame)] if transcoding else None
+                    )
                     for output in outputs:
                         output.audio[index].mux(output.container, packet, frames)
                     continue
                 for frame in packet.decode():
+                    assert isinstance(frame, av.VideoFrame)  # the only other stream demuxed is audio
                     pts = timeline.stamp(frame.pts)
                     decoded += 1
                     rgb, residual = _picture(frame, deep)
@@ -321,14 +352,21 @@ class Remasterer:
                 close(output, audio)
         if any(output.frames != decoded for output in outputs):
             raise RemasterError(f"decoded {decoded} frames but wrote {[o.frames for o in outputs]}")
-        return {"frames": decoded, "fps": float(rate), "time_base": str(time_base),
-                "timing": timeline.describe(), "measured_at": f"{size[0]}x{size[1]}",
-                "before": before.result(), "after": after.result()}
+        return {
+            "frames": decoded,
+            "fps": float(rate),
+            "time_base": str(time_base),
+            "timing": timeline.describe(),
+            "measured_at": f"{size[0]}x{size[1]}",
+            "before": before.result(),
+            "after": after.result(),
+        }
 
     # -- outputs ---------------------------------------------------------------------------------
 
-    def _open_streams(self, outputs: list[Output], source: Any, audio: list[Any],
-                      survey: dict[str, Any]) -> None:
+    def _open_streams(
+        self, outputs: list[Output], source: Any, audio: list[Any], survey: dict[str, Any]
+    ) -> None:
         """The video encoder and audio tracks of each output, matching the source's shape and timing."""
         interlaced = survey["fields"]["interlaced"]
         sar = survey["sar"]
@@ -371,58 +409,122 @@ class Remasterer:
     def _decisions(self, survey: dict[str, Any], plan: Plan, output: Output) -> dict[str, Any]:
         fields = dict(survey["fields"])
         if fields["interlaced"]:
-            fields["restoration"] = ("per field: top and bottom fields restored as two half-height streams, "
-                                     "woven back; deblock skipped")
-            fields["upscale"] = ("master kept at the source's size with its fields; the access copy is "
-                                 f"deinterlaced (bwdif) and then upscaled x{self.upscaler.factor}")
-        return {"mode": plan.mode, "decisions": plan.decisions, "measurements": plan.measurements,
-                "fields": fields, "output_upscale": output.upscale}
+            fields["restoration"] = (
+                "per field: top and bottom fields restored as two half-height streams, "
+                "woven back; deblock skipped"
+            )
+            fields["upscale"] = (
+                "master kept at the source's size with its fields; the access copy is "
+                f"deinterlaced (bwdif) and then upscaled x{self.upscaler.factor}"
+            )
+        return {
+            "mode": plan.mode,
+            "decisions": plan.decisions,
+            "measurements": plan.measurements,
+            "fields": fields,
+            "output_upscale": output.upscale,
+        }
 
-    def _manifest(self, asset_id: str, uri: str, source_sha256: str, survey: dict[str, Any], plan: Plan,
-                  output: Output, figures: dict[str, Any], seconds: float) -> dict[str, Any]:
+    def _manifest(
+        self,
+        asset_id: str,
+        uri: str,
+        source_sha256: str,
+        survey: dict[str, Any],
+        plan: Plan,
+        output: Output,
+        figures: dict[str, Any],
+        seconds: float,
+    ) -> dict[str, Any]:
         info = survey["info"]
         return {
             "schema": MANIFEST_SCHEMA,
             "asset_id": asset_id,
-            "source": {"uri": uri, "sha256": source_sha256, "video_codec": info["video_codec"],
-                       "pix_fmt": info["pix_fmt"], "bit_depth": survey["bit_depth"], "width": info["width"],
-                       "height": info["height"], "sample_aspect_ratio": ratio(survey["sar"]),
-                       "field_order": survey["fields"]["field_order"],
-                       "audio_streams": info["audio_streams"]},
-            "output": {"uri": output.uri, "kind": output.kind, "sha256": output.sha256,
-                       "codec": output.codec, "pix_fmt": output.pix_fmt,
-                       "bit_depth": bit_depth(output.pix_fmt), "width": output.width, "height": output.height,
-                       "sample_aspect_ratio": ratio(survey["sar"]), "field_order": output.field_order,
-                       "frame_count": output.frames, "fps": figures["fps"],
-                       "time_base": figures["time_base"], "timing": figures["timing"],
-                       "audio": [track.describe() for track in output.audio.values()],
-                       "encoder": {"crf": self.crf, "preset": self.preset} if output.kind == "access"
-                       else {"level": 3, "gop": 1, "slicecrc": True}},
+            "source": {
+                "uri": uri,
+                "sha256": source_sha256,
+                "video_codec": info["video_codec"],
+                "pix_fmt": info["pix_fmt"],
+                "bit_depth": survey["bit_depth"],
+                "width": info["width"],
+                "height": info["height"],
+                "sample_aspect_ratio": ratio(survey["sar"]),
+                "field_order": survey["fields"]["field_order"],
+                "audio_streams": info["audio_streams"],
+            },
+            "output": {
+                "uri": output.uri,
+                "kind": output.kind,
+                "sha256": output.sha256,
+                "codec": output.codec,
+                "pix_fmt": output.pix_fmt,
+                "bit_depth": bit_depth(output.pix_fmt),
+                "width": output.width,
+                "height": output.height,
+                "sample_aspect_ratio": ratio(survey["sar"]),
+                "field_order": output.field_order,
+                "frame_count": output.frames,
+                "fps": figures["fps"],
+                "time_base": figures["time_base"],
+                "timing": figures["timing"],
+                "audio": [track.describe() for track in output.audio.values()],
+                "encoder": {"crf": self.crf, "preset": self.preset}
+                if output.kind == "access"
+                else {"level": 3, "gop": 1, "slicecrc": True},
+            },
             "restoration": plan.as_dict(),
             "fields": self._decisions(survey, plan, output)["fields"],
             "upscale": {**self.upscaler.describe(), "applied": output.upscale},
-            "metrics": {"measured_at": figures["measured_at"], "before": figures["before"],
-                        "after": figures["after"]},
+            "metrics": {
+                "measured_at": figures["measured_at"],
+                "before": figures["before"],
+                "after": figures["after"],
+            },
             "seconds": round(seconds, 3),
         }
 
-    def _row(self, asset_id: str, uri: str, survey: dict[str, Any], plan: Plan, output: Output,
-             manifest_uri: str, figures: dict[str, Any], seconds: float) -> dict[str, Any]:
+    def _row(
+        self,
+        asset_id: str,
+        uri: str,
+        survey: dict[str, Any],
+        plan: Plan,
+        output: Output,
+        manifest_uri: str,
+        figures: dict[str, Any],
+        seconds: float,
+    ) -> dict[str, Any]:
         before, after = figures["before"], figures["after"]
         return {
-            "asset_id": asset_id, "source_uri": uri, "kind": output.kind, "output_uri": output.uri,
-            "output_sha256": output.sha256, "manifest_uri": manifest_uri, "codec": output.codec,
-            "width": output.width, "height": output.height, "frame_count": output.frames,
+            "asset_id": asset_id,
+            "source_uri": uri,
+            "kind": output.kind,
+            "output_uri": output.uri,
+            "output_sha256": output.sha256,
+            "manifest_uri": manifest_uri,
+            "codec": output.codec,
+            "width": output.width,
+            "height": output.height,
+            "frame_count": output.frames,
             "fps": figures["fps"],
-            "upscale": output.upscale, "operations": json.dumps(plan.ops),
+            "upscale": output.upscale,
+            "operations": json.dumps(plan.ops),
             "decisions": json.dumps(self._decisions(survey, plan, output)),
-            "model": self.upscaler.model, "model_version": self.upscaler.version,
-            "noise_before": before["noise"], "noise_after": after["noise"],
-            "sharpness_before": before["sharpness"], "sharpness_after": after["sharpness"],
-            "flicker_before": before["flicker"], "flicker_after": after["flicker"],
-            "seconds": seconds, "status": "ok", "error": None,
-            "pix_fmt": output.pix_fmt, "bit_depth": bit_depth(output.pix_fmt),
-            "field_order": output.field_order, "sample_aspect_ratio": ratio(survey["sar"]),
+            "model": self.upscaler.model,
+            "model_version": self.upscaler.version,
+            "noise_before": before["noise"],
+            "noise_after": after["noise"],
+            "sharpness_before": before["sharpness"],
+            "sharpness_after": after["sharpness"],
+            "flicker_before": before["flicker"],
+            "flicker_after": after["flicker"],
+            "seconds": seconds,
+            "status": "ok",
+            "error": None,
+            "pix_fmt": output.pix_fmt,
+            "bit_depth": bit_depth(output.pix_fmt),
+            "field_order": output.field_order,
+            "sample_aspect_ratio": ratio(survey["sar"]),
             "audio_tracks": len(output.audio),
             "audio": json.dumps([track.describe() for track in output.audio.values()]),
         }

@@ -96,8 +96,9 @@ def ratio(value: Fraction | None) -> str | None:
     return f"{value.numerator}:{value.denominator}" if value else None
 
 
-def write_frame(output: Output, frame: np.ndarray, pts: int, time_base: Fraction,
-                residual: np.ndarray | None = None) -> None:
+def write_frame(
+    output: Output, frame: np.ndarray, pts: int, time_base: Fraction, residual: np.ndarray | None = None
+) -> None:
     """Encodes one RGB uint8 frame into ``output``; ``residual``: the deep source's bits below 8."""
     if output.kind == "master" and residual is not None:
         height, width = frame.shape[:2]
@@ -109,22 +110,29 @@ def write_frame(output: Output, frame: np.ndarray, pts: int, time_base: Fraction
         video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="bgr0")
     else:
         video_frame = av.VideoFrame.from_ndarray(even(frame), format="rgb24").reformat(
-            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+        )
     video_frame.pts, video_frame.time_base = pts, time_base
     output.container.mux(output.video.encode(video_frame))
     output.frames += 1
 
 
 @contextmanager
-def staged_outputs(out_root: str, asset_id: str, master_fmt: str, *, local: bool,
-                   work_dir: str | None = None) -> Iterator[list[Output]]:
+def staged_outputs(
+    out_root: str, asset_id: str, master_fmt: str, *, local: bool, work_dir: str | None = None
+) -> Iterator[list[Output]]:
     """Staging files for both outputs, removed whatever happens (published ones were moved away)."""
     with ExitStack() as stack:
-        directory = None if local else stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="remaster-", dir=work_dir))
+        directory = (
+            None
+            if local
+            else stack.enter_context(tempfile.TemporaryDirectory(prefix="remaster-", dir=work_dir))
+        )
         outputs = []
-        for kind, name, fmt, codec, pix_fmt in (("master", "master.mkv", "matroska", "ffv1", master_fmt),
-                                                ("access", "access.mp4", "mp4", "h264", "yuv420p")):
+        for kind, name, fmt, codec, pix_fmt in (
+            ("master", "master.mkv", "matroska", "ffv1", master_fmt),
+            ("access", "access.mp4", "mp4", "h264", "yuv420p"),
+        ):
             uri = f"{out_root}/{asset_id}/{name}"
             if directory is None:
                 _, path = fsspec.core.url_to_fs(uri)
@@ -132,7 +140,7 @@ def staged_outputs(out_root: str, asset_id: str, master_fmt: str, *, local: bool
                 staging = os.path.join(os.path.dirname(path), f".{name}.{uuid.uuid4().hex}.part")
             else:
                 staging = os.path.join(directory, name)
-            stack.callback(lambda p=staging: os.path.exists(p) and os.remove(p))
+            stack.callback(_remove_if_there, staging)
             options = {"movflags": "+faststart"} if fmt == "mp4" else {}
             container = av.open(staging, "w", format=fmt, options=options)
             stack.callback(container.close)
@@ -166,3 +174,8 @@ def publish(staging: str, uri: str, storage_options: dict[str, Any], *, local: b
         os.replace(staging, path)
     else:
         fs.put_file(staging, path)
+
+
+def _remove_if_there(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)

@@ -84,8 +84,9 @@ class SafetyScorer(KeyframeStage):
         return scores
 
     def annotate(self, images: Sequence[np.ndarray | None]) -> dict[str, list[Any]]:
-        rows = [i for i, image in enumerate(images) if image is not None]
-        scores = self.score([images[i] for i in rows])
+        present = {i: image for i, image in enumerate(images) if image is not None}
+        rows = list(present)
+        scores = self.score(list(present.values()))
         nsfw: list[float | None] = [None] * len(images)
         names: list[str | None] = [None] * len(images)
         for row, value in zip(rows, scores, strict=True):

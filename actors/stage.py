@@ -151,8 +151,9 @@ class Stage:
         self.params = params if params is not None else self.Params(**kwargs)
         self.setup(**dict(self.params), **context)
 
-    def setup(self, **params: Any) -> None:
-        """Load what the stage needs, once; takes the fields of `Params` and of `context`."""
+    def setup(self, *args: Any, **params: Any) -> None:
+        """Load what the stage needs, once; takes the fields of `Params` and of `context` (as
+        keywords: the loose signature lets each stage name exactly the ones it takes)."""
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         raise NotImplementedError

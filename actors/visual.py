@@ -29,7 +29,7 @@ import logging
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +44,9 @@ from actors.models import ModelLoadError, pick_device
 from actors.stage import RUNTIME, ModelParams, Owned
 from catalog.rows import exploded, positions, vector_rows
 from catalog.schema import IMAGENET_TAG, TAGS, VISUAL, VISUAL_DIM, VISUAL_SPACE
+
+if TYPE_CHECKING:
+    from efficientnet_lite_pytorch import EfficientNet
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +139,9 @@ class VisualTagger(KeyframeStage):
     def annotate(self, images: Sequence[np.ndarray | None]) -> dict[str, list[Any]]:
         """The ``catalog.schema.VISUAL`` columns for decoded keyframes; a missing
         keyframe (a failed asset's row, a corrupt JPEG) gives nulls on its row."""
-        rows = [i for i, image in enumerate(images) if image is not None]
-        embeddings, tags = self._infer([self._preprocess(_to_rgb(images[i])) for i in rows])
+        present = {i: image for i, image in enumerate(images) if image is not None}
+        rows = list(present)
+        embeddings, tags = self._infer([self._preprocess(_to_rgb(image)) for image in present.values()])
         columns: dict[str, list[Any]] = {field.name: [None] * len(images) for field in VISUAL}
         for row, vector, row_tags in zip(rows, embeddings, tags, strict=True):
             columns["tag_labels"][row] = [label for label, _ in row_tags]
@@ -176,7 +180,7 @@ class VisualTagger(KeyframeStage):
         return np.concatenate(embeddings).astype(np.float32, copy=False), tags
 
 
-def _load_network(model: str, weights: str | None, device: torch.device) -> tuple[torch.nn.Module, int]:
+def _load_network(model: str, weights: str | None, device: torch.device) -> tuple[EfficientNet, int]:
     """Builds the network and loads a state dict strictly, failing with ModelLoadError.
 
     ``EfficientNet.from_pretrained`` is not used: it loads without

@@ -75,7 +75,7 @@ def replace_assets(
     ids = sorted(set(asset_ids))
     if not ids:
         return None
-    return _commit(catalog, name, rows, run_id=run_id, replacing=In("asset_id", ids))
+    return _commit(catalog, name, rows, run_id=run_id, replacing=In(term="asset_id", literals=ids))
 
 
 def replace_matching(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import DateTime, String, delete, insert, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -74,11 +74,13 @@ def acquire(engine: Engine, job: str, holder: str) -> bool:
         if previous != holder and not (_aware(beat) < now - STALE_AFTER or _dead(previous)):
             return False
         # Conditional on what we read: if another taker got there first, nothing is updated.
-        taken = session.execute(
+        result = session.execute(
             update(JobLock)
             .where(JobLock.job == job, JobLock.holder == previous, JobLock.heartbeat_at == beat)
             .values(holder=holder, run_id=None, acquired_at=now, heartbeat_at=now)
-        ).rowcount
+        )
+        assert isinstance(result, CursorResult)  # an UPDATE's result counts its rows
+        taken = result.rowcount
         if taken and previous_run and previous != holder:
             _abandon(session, previous_run, previous)
         return bool(taken)

@@ -51,7 +51,7 @@ def snapshot_vectors(catalog: SqlCatalog, space: str, snapshot_id: int) -> tuple
         catalog,
         "embeddings",
         columns=("shot_id", "model", "dim", "vector"),
-        row_filter=EqualTo("space", space),
+        row_filter=EqualTo(term="space", value=space),
         snapshot_id=snapshot_id,
     )
     if rows.num_rows == 0:
@@ -87,13 +87,18 @@ def build_index(
     if done is not None:
         publish(settings, done)
         return done
-    log.info("indexing %d %s vectors of %d dimensions: %s", len(vectors), space, vectors.shape[1],
-             plan.factory)
+    log.info(
+        "indexing %d %s vectors of %d dimensions: %s", len(vectors), space, vectors.shape[1], plan.factory
+    )
     index = build_vectors(plan, vectors, shard_rows=shard_rows, gpu=gpu)
     params, recall = calibrate(index, vectors, plan)
     if recall < TARGET_RECALL:
-        log.warning("the %s index finds only %.3f of the 10 nearest neighbours at its most thorough "
-                    "settings (%s)", space, recall, params)
+        log.warning(
+            "the %s index finds only %.3f of the 10 nearest neighbours at its most thorough settings (%s)",
+            space,
+            recall,
+            params,
+        )
     version = IndexVersion(
         space=space,
         snapshot_id=snapshot.snapshot_id,

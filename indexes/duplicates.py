@@ -23,7 +23,10 @@ def refresh_dup_groups(catalog: SqlCatalog, *, run_id: str) -> int:
     """Regroup every shot; returns how many shots have at least one duplicate."""
     shots = read(catalog, "shots", columns=("shot_id", "phash", "is_blank")).to_pylist()
     vectors = read(
-        catalog, "embeddings", columns=("shot_id", "vector"), row_filter=EqualTo("space", VISUAL_SPACE)
+        catalog,
+        "embeddings",
+        columns=("shot_id", "vector"),
+        row_filter=EqualTo(term="space", value=VISUAL_SPACE),
     )
     by_shot = dict(zip(vectors["shot_id"].to_pylist(), vectors["vector"].to_pylist(), strict=True))
     ids = [s["shot_id"] for s in shots]

@@ -78,9 +78,13 @@ class Filters(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> Filters:
-        if None not in (self.min_duration, self.max_duration) and self.min_duration > self.max_duration:
+        if (
+            self.min_duration is not None
+            and self.max_duration is not None
+            and self.min_duration > self.max_duration
+        ):
             raise ValueError("min_duration is larger than max_duration")
-        if None not in (self.after, self.before) and self.after >= self.before:
+        if self.after is not None and self.before is not None and self.after >= self.before:
             raise ValueError("after must be earlier than before")
         return self
 
@@ -91,9 +95,7 @@ class Filters(BaseModel):
 
     @classmethod
     def repeatable(cls) -> set[str]:
-        return {
-            field.alias or name for name, field in cls.model_fields.items() if name in LABEL_FIELDS
-        }
+        return {field.alias or name for name, field in cls.model_fields.items() if name in LABEL_FIELDS}
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Filters:

@@ -59,7 +59,7 @@ class IndexPlan:
     """FAISS `index_factory` string, built with the inner-product metric."""
     train_size: int
     """Vectors sampled for training; 0 when the type needs none."""
-    search_ladder: tuple[dict[str, float], ...]
+    search_ladder: tuple[dict[str, int], ...]
     """Search settings from cheapest to most thorough (`ParameterSpace` names)."""
     resident_bytes: int
     """Memory the loaded index keeps in RAM while answering queries."""

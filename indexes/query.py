@@ -371,7 +371,7 @@ class QueryEngine:
                 except IndexMissingError:
                     continue
                 before = old.spaces.get(space) if old is not None else None
-                if before is not None and before.version == version:
+                if old is not None and before is not None and before.version == version:
                     spaces[space] = (
                         before
                         if view is old.view
@@ -519,7 +519,7 @@ def _ranking(
     """View rows and scores, best first, of the space's shots for the queries."""
     w = np.ones(len(queries), np.float32) if weights is None else np.asarray(weights, np.float32)
     w = w / max(float(w.sum()), 1e-12)
-    if exact:
+    if exact and allowed is not None:  # exact is chosen only for a filter that leaves few rows
         rows = np.flatnonzero(allowed)
         positions = space.positions[rows]
         rows, positions = rows[positions >= 0], positions[positions >= 0]

@@ -161,7 +161,7 @@ def user_events(catalog: SqlCatalog, user_id: str) -> list[dict[str, Any]]:
         catalog,
         "events",
         columns=("event_id", "shot_id", "kind", "at"),
-        row_filter=EqualTo("user_id", user_id),
+        row_filter=EqualTo(term="user_id", value=user_id),
     ).to_pylist()
     unique = {row["event_id"]: row for row in rows}
     return sorted(unique.values(), key=lambda row: row["at"], reverse=True)[:MAX_EVENTS]

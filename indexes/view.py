@@ -51,7 +51,7 @@ def table_snapshots(catalog: SqlCatalog) -> dict[str, tuple[int | None, int]]:
     found = {}
     for name in (*TABLE_COLUMNS, "events", "embeddings"):
         snapshot = table(catalog, name).current_snapshot()
-        rows = int((snapshot.summary or {}).get("total-records", 0)) if snapshot else 0
+        rows = int(snapshot.summary.get("total-records", "0")) if snapshot and snapshot.summary else 0
         found[name] = (snapshot.snapshot_id if snapshot else None, rows)
     return found
 
@@ -272,7 +272,7 @@ def _inverted(labels: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
 
 def _holds(rows: np.ndarray, row: int) -> bool:
     at = np.searchsorted(rows, row)
-    return at < len(rows) and rows[at] == row
+    return bool(at < len(rows) and rows[at] == row)
 
 
 def _day(day: dt.date) -> np.datetime64:

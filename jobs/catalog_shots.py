@@ -25,7 +25,7 @@ SHOT_COLUMNS = [f.name for f in SHOT if f.name != "keyframe_jpeg"]
 
 def catalog_shots(catalog: SqlCatalog, asset_ids: list[str]) -> pa.Table:
     """The catalog's shots of these assets, each with its asset's technical columns."""
-    wanted = In("asset_id", asset_ids)
+    wanted = In(term="asset_id", literals=asset_ids)
     shots = read(catalog, "shots", columns=("asset_id", *SHOT_COLUMNS), row_filter=wanted)
     assets = read(catalog, "assets", columns=("asset_id", *ASSET_PROBE.names), row_filter=wanted)
     return shots.join(assets, "asset_id", join_type="left outer")

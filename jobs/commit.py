@@ -15,7 +15,7 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import And, BooleanExpression, In
 
-from actors.stage import Owned, Stage, registry
+from actors.stage import Owned, PlanError, Stage, registry
 from catalog.iceberg import read, replace_matching
 from catalog.schema import PROVENANCE, ROW_KEYS, TABLES
 from jobs.rows import conform, join_columns
@@ -55,16 +55,18 @@ def _replacement(
 ) -> tuple[pa.Table | None, BooleanExpression]:
     """The rows to write to table `name` and the rows they replace."""
     schema = TABLES[name]
-    of_assets = In("asset_id", ids)
+    of_assets = In(term="asset_id", literals=ids)
     ran = {s.name for s in stages}
     claims = [(s, o) for s in registry().values() for o in s.owns if o.table == name]
     mine = [o for s, o in claims if s.name in ran]
     if any(o.where is not None for o in mine):
         column = next(o.where[0] for o in mine if o.where is not None)
         values = sorted({v for o in mine if o.where is not None for v in o.where[1]})
-        return _whole(rows, schema), And(of_assets, In(column, values))
+        return _whole(rows, schema), And(of_assets, In(term=column, literals=values))
     key = ROW_KEYS.get(name)
     if any(o.columns is None for o in mine):
+        if key is None:
+            raise PlanError(f"table {name} has stages owning its columns but no row key in ROW_KEYS")
         new = _whole(rows, schema)
         others = _columns_of([o for s, o in claims if s.name not in ran])
         if others and new.num_rows:

@@ -73,7 +73,7 @@ class StageActor:
             cls.name: cls(params, **{key: context[key] for key in cls.context if key in context})
             for cls, params in members
         }
-        self.run: Any = KeyframeSuite(stages) if grouped else next(iter(stages.values()))
+        self.run: Any = KeyframeSuite(stages) if grouped else next(iter(stages.values()))  # type: ignore[arg-type]
         self.name = next(iter(stages)) if not grouped else None
         self.fans_out = fans_out
 
@@ -116,7 +116,7 @@ def _map(ds: ray.data.Dataset, fn: type, kwargs: dict[str, Any], resources: Reso
         compute=ActorPoolStrategy(min_size=resources.min_actors, max_size=resources.max_actors),
         num_cpus=resources.num_cpus,
         num_gpus=resources.num_gpus or None,
-        **({"scheduling_strategy": "SPREAD"} if resources.spread else {}),
+        scheduling_strategy="SPREAD" if resources.spread else "DEFAULT",
     )
 
 
@@ -138,7 +138,7 @@ def stage_plan(
     shot stages have no segment step before them reads its shots from the catalog
     (`shots_from_catalog`: the fan-out step's class and arguments) after the asset steps."""
     rows = [{**asset, ASSET_ROWS: 1} for asset in assets]
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), MAX_BLOCKS)))
+    ds: ray.data.Dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), MAX_BLOCKS)))
     for step in steps:
         if shots_from_catalog is not None and step.members[0].stage.level == "shot":
             fan_out, kwargs = shots_from_catalog

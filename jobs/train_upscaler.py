@@ -65,7 +65,7 @@ TRAIN_STILLS = (
 TRAIN_CLIPS = {"bikes.mp4": 25, "bigbuckbunny.mp4": 22}
 """Sample clips and the frame stride at which their frames join the training set."""
 
-DEGRADATIONS = {
+DEGRADATIONS: dict[str, Any] = {  # recorded in the recipe as it is: plain JSON values
     "clean_share": 0.8,
     "blur_sigma": [0.3, 1.2],
     "blur_probability": 0.3,
@@ -103,8 +103,8 @@ def downscale(image: np.ndarray, kernel: str = "bicubic-antialias") -> np.ndarra
     if kernel == "area":
         return cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
     planes = torch.from_numpy(image.astype(np.float32)).reshape(height, width, -1).permute(2, 0, 1)[None]
-    small = F.interpolate(planes, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False)
-    small = small[0].permute(1, 2, 0).numpy().reshape(height // 2, width // 2, *image.shape[2:])
+    halved = F.interpolate(planes, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False)
+    small = halved[0].permute(1, 2, 0).numpy().reshape(height // 2, width // 2, *image.shape[2:])
     return np.clip(small + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -113,20 +113,22 @@ def degrade(luma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     spec = DEGRADATIONS
     if rng.random() < spec["clean_share"]:
         return downscale(luma)
-    image = luma.astype(np.float32)
+    image: np.ndarray = luma.astype(np.float32)
     if rng.random() < spec["blur_probability"]:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(*spec["blur_sigma"]))
     small = downscale(np.clip(image + 0.5, 0, 255).astype(np.uint8), str(rng.choice(spec["downscale"])))
-    small = small.astype(np.float32)
+    noisy: np.ndarray = small.astype(np.float32)
     if rng.random() < spec["noise_probability"]:
-        small += rng.normal(0, rng.uniform(*spec["noise_sigma"]), small.shape)
+        noisy += rng.normal(0, rng.uniform(*spec["noise_sigma"]), noisy.shape)
     if rng.random() < spec["grain_probability"]:
-        grain = cv2.GaussianBlur(rng.normal(0, 1, small.shape).astype(np.float32), (0, 0), 0.7)
-        small += grain / grain.std() * rng.uniform(*spec["grain_sigma"])
-    small = np.clip(small + 0.5, 0, 255).astype(np.uint8)
+        grain = cv2.GaussianBlur(rng.normal(0, 1, noisy.shape).astype(np.float32), (0, 0), 0.7)
+        noisy += grain / grain.std() * rng.uniform(*spec["grain_sigma"])
+    small = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
     if rng.random() < spec["jpeg_probability"]:
         quality = int(rng.integers(*spec["jpeg_quality"]))
-        small = cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 0)
+        decoded = cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 0)
+        assert decoded is not None  # a uint8 luma patch always encodes and decodes
+        small = decoded
     return small
 
 
@@ -226,6 +228,7 @@ def train_network(
     net = UpscalerNet(channels=channels, blocks=blocks)
     # A zero last layer makes the untrained network exactly bicubic, so training starts from the baseline.
     torch.nn.init.zeros_(net.tail.weight)
+    assert net.tail.bias is not None  # the tail convolution is built with a bias
     torch.nn.init.zeros_(net.tail.bias)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps, eta_min=lr * 0.01)

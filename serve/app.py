@@ -46,7 +46,9 @@ from serve.metrics import Metrics, MetricsMiddleware
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5.0
-ERRORS = {status: {"model": schemas.ErrorBody} for status in (400, 401, 403, 404, 413, 414, 415, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.ErrorBody} for status in (400, 401, 403, 404, 413, 414, 415, 422, 503)
+}
 ASSET_COLUMNS = (
     "asset_id",
     "uri",
@@ -150,6 +152,7 @@ def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]
             )
         if shot_id is not None:
             return _result(engine.by_shot(shot_id, top=top, filters=filters, fold=fold))
+        assert image is not None  # exactly one of the two, checked above
         data = image.file.read()
         if not data:
             raise QueryImageError("the uploaded image is empty")
@@ -177,10 +180,16 @@ def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]
         """More like a shot, or for a user; varied, spread over works, with coverage and Gini reported."""
         if (shot_id is None) == (user is None):
             raise QueryError("give exactly one of: shot_id (more like this) or user (for you)")
-        options = {"top": top, "diversity": diversity, "fairness": fairness, "filters": filters}
         if shot_id is not None:
-            return _result(more_like_this(engine, shot_id, **options))
-        return _result(for_you(engine, user, **options))
+            return _result(
+                more_like_this(
+                    engine, shot_id, top=top, diversity=diversity, fairness=fairness, filters=filters
+                )
+            )
+        assert user is not None  # exactly one of the two, checked above
+        return _result(
+            for_you(engine, user, top=top, diversity=diversity, fairness=fairness, filters=filters)
+        )
 
 
 def add_catalog_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]) -> None:
@@ -207,7 +216,7 @@ def add_catalog_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency
             engine.catalog,
             "assets",
             columns=ASSET_COLUMNS,
-            row_filter=EqualTo("asset_id", asset_id),
+            row_filter=EqualTo(term="asset_id", value=asset_id),
             snapshot_id=view.snapshots["assets"][0],
         ).to_pylist()
         if not rows:

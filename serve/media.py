@@ -59,7 +59,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if (first is not None and first < 0) or (last is not None and last < 0):
         return None
     if first is None:  # the last `last` bytes
-        if last == 0 or size == 0:
+        if last is None or last == 0 or size == 0:
             raise RangeNotSatisfiableError(size)
         return max(0, size - last), size - 1
     if last is not None and last < first:

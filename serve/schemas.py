@@ -145,7 +145,7 @@ def filter_parameters() -> list[dict[str, Any]]:
     unknown one is refused, not ignored), which FastAPI cannot see to document."""
     parameters = []
     for name, info in Filters.model_fields.items():
-        schema = TypeAdapter(info.annotation).json_schema()
+        schema = TypeAdapter(info.rebuild_annotation()).json_schema()
         if name in LABEL_FIELDS:
             schema = {"type": "array", "items": {"type": "string"}}
         parameters.append(

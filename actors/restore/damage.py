@@ -21,8 +21,8 @@ from actors.restore.pixels import to_uint8
 def add_noise(frame: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Film-grain-like noise: mostly in luma, a little per channel, slightly soft."""
     shape = frame.shape[:2]
-    grain = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 0.5)
-    grain *= sigma / max(float(grain.std()), 1e-6)
+    grain = np.asarray(cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 0.5))
+    grain = grain * (sigma / max(float(grain.std()), 1e-6))
     noise = grain[..., None] * 0.8 + rng.normal(0, sigma * 0.6, frame.shape) if frame.ndim == 3 else grain
     return to_uint8(frame.astype(np.float32) + noise)
 
@@ -34,7 +34,7 @@ def add_flicker(frame: np.ndarray, gain: float, offset: float) -> np.ndarray:
 def add_dust(frame: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Dark and bright specks of 1-3 pixels radius; returns the frame and the speck mask."""
     mask = np.zeros(frame.shape[:2], np.uint8)
-    height, width = mask.shape
+    height, width = frame.shape[:2]
     out = frame.copy()
     for _ in range(count):
         speck = np.zeros_like(mask)
@@ -45,21 +45,29 @@ def add_dust(frame: np.ndarray, count: int, rng: np.random.Generator) -> tuple[n
     return out, mask.astype(bool)
 
 
-def add_scratch(frame: np.ndarray, column: int, brightness: float, width: int = 1,
-                ) -> tuple[np.ndarray, np.ndarray]:
+def add_scratch(
+    frame: np.ndarray,
+    column: int,
+    brightness: float,
+    width: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """A vertical line scratch down the whole frame, ``brightness`` levels above or below the picture."""
     mask = np.zeros(frame.shape[:2], bool)
-    mask[:, column: column + width] = True
+    mask[:, column : column + width] = True
     out = frame.astype(np.float32)
     out[mask] += brightness
     return to_uint8(out), mask
 
 
-def add_blocking(frame: np.ndarray, quality: int) -> np.ndarray:
-    """JPEG round trip at ``quality`` (4:2:0), the blocking of DV, MPEG-2 and early web video."""
+def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB frame through JPEG at ``quality`` (4:2:0): the blocking of DV, MPEG-2 and early
+    web video, and the recompression a manipulated picture has been through."""
     bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-    encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
-    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:
+        raise ValueError(f"a {frame.shape} {frame.dtype} frame could not go through JPEG")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 @dataclass
@@ -96,5 +104,5 @@ class ArchiveDamage:
             if self.noise:
                 out = add_noise(out, self.noise, rng)
             if self.jpeg_quality:
-                out = add_blocking(out, self.jpeg_quality)
+                out = jpeg_roundtrip(out, self.jpeg_quality)
             yield out

@@ -86,8 +86,12 @@ def colour_stats(frame: np.ndarray) -> tuple[float, list[float]]:
     spread = float(np.sqrt(ycrcb[..., 1].astype(np.float32).var() + ycrcb[..., 2].astype(np.float32).var()))
     edges = []
     for channel in cv2.split(frame.astype(np.float32)):
-        edges.append(float(np.abs(cv2.Sobel(channel, cv2.CV_32F, 1, 0)).mean()
-                           + np.abs(cv2.Sobel(channel, cv2.CV_32F, 0, 1)).mean()))
+        edges.append(
+            float(
+                np.abs(cv2.Sobel(channel, cv2.CV_32F, 1, 0)).mean()
+                + np.abs(cv2.Sobel(channel, cv2.CV_32F, 0, 1)).mean()
+            )
+        )
     return spread, edges
 
 
@@ -150,8 +154,10 @@ def scratch_excess(gray: np.ndarray, coverage: float = 0.6) -> np.ndarray:
     plane = gray.astype(np.float32)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 1))
     excess = np.zeros(plane.shape[1], np.float32)
-    for response in (plane - cv2.morphologyEx(plane, cv2.MORPH_OPEN, kernel),
-                     cv2.morphologyEx(plane, cv2.MORPH_CLOSE, kernel) - plane):
+    for response in (
+        plane - cv2.morphologyEx(plane, cv2.MORPH_OPEN, kernel),
+        cv2.morphologyEx(plane, cv2.MORPH_CLOSE, kernel) - plane,
+    ):
         profile = np.percentile(response, 100 * (1 - coverage), axis=0)
         excess = np.maximum(excess, profile - ndimage.median_filter(profile, size=15, mode="nearest"))
     return excess
@@ -233,10 +239,17 @@ class ShotMeter:
         spread, edges = colour_stats(frame)
         self.channel_edges += edges
         columns = self.scratches = scratch_columns(gray, scratch_threshold(noise_sigma(gray)))
-        for key, value in (("spatial_noise", noise_sigma(gray)), ("sharpness", sharpness(gray)),
-                           ("blockiness", blockiness), ("black", black), ("white", white),
-                           ("chroma_spread", spread), ("contrast", float(gray.std())),
-                           ("scratch_columns", float(len(columns))), ("scratched", float(len(columns) > 0))):
+        for key, value in (
+            ("spatial_noise", noise_sigma(gray)),
+            ("sharpness", sharpness(gray)),
+            ("blockiness", blockiness),
+            ("black", black),
+            ("white", white),
+            ("chroma_spread", spread),
+            ("contrast", float(gray.std())),
+            ("scratch_columns", float(len(columns))),
+            ("scratched", float(len(columns) > 0)),
+        ):
             self._add(key, value)
 
     def _measure_temporal(self, prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> None:
@@ -246,7 +259,7 @@ class ShotMeter:
         sigma = temporal_noise(current, before)
         mask = dust_mask(before, current, after, dust_threshold(sigma))
         for column in self.scratches:  # a wandering scratch is new on each frame too, but is not dust
-            mask[:, max(column - 2, 0): column + 3] = False
+            mask[:, max(column - 2, 0) : column + 3] = False
         # Specks of dust cover a few pixels together; isolated outliers of grain do not count.
         _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         areas = stats[1:, cv2.CC_STAT_AREA]

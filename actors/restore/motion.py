@@ -23,7 +23,7 @@ MIN_SIDE = 16
 
 @functools.lru_cache(maxsize=1)
 def _flow_engine() -> cv2.DISOpticalFlow:
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    return cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
 
 def flow_to(center: np.ndarray, neighbour: np.ndarray) -> np.ndarray:
@@ -37,7 +37,7 @@ def flow_to(center: np.ndarray, neighbour: np.ndarray) -> np.ndarray:
         size = (round(width * scale), round(height * scale))
         a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
         b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-    flow = _flow_engine().calc(a, b, None)
+    flow = _flow_engine().calc(a, b, None)  # type: ignore[call-overload]  # opencv's stubs lack the optional flow
     if scale < 1.0:
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) / scale
     return flow
@@ -48,5 +48,10 @@ def warp_to(center: np.ndarray, neighbour: np.ndarray) -> np.ndarray:
     flow = flow_to(center, neighbour)
     height, width = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return cv2.remap(neighbour, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        neighbour,
+        grid_x + flow[..., 0],
+        grid_y + flow[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )

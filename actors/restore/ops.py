@@ -64,8 +64,8 @@ class Deflicker:
         while last < len(frames) - 1 and same_shot(last, last + 1):
             last += 1
         mean, std = stats[i]
-        target_mean = float(np.mean([m for m, _ in stats[first: last + 1]]))
-        target_std = float(np.mean([s for _, s in stats[first: last + 1]]))
+        target_mean = float(np.mean([m for m, _ in stats[first : last + 1]]))
+        target_std = float(np.mean([s for _, s in stats[first : last + 1]]))
         gain = 1.0 + self.strength * (target_std / std - 1.0)
         shift = mean + self.strength * (target_mean - mean)
         if abs(gain - 1.0) < 1e-3 and abs(shift - mean) < 0.05:
@@ -96,8 +96,11 @@ class Denoise:
         neighbours = [warp_to(center, frame).astype(np.float32) for j, frame in enumerate(frames) if j != i]
         sigma = self.sigma
         if sigma is None:
-            sigma = (temporal_noise(luma(current), luma(neighbours[max(i - 1, 0)])) if neighbours
-                     else noise_sigma(luma(center)))
+            sigma = (
+                temporal_noise(luma(current), luma(neighbours[max(i - 1, 0)]))
+                if neighbours
+                else noise_sigma(luma(center))
+            )
         sigma *= self.strength
         if sigma < 0.5:
             return center
@@ -183,7 +186,9 @@ def _fill_columns(frame: np.ndarray, masked: np.ndarray) -> np.ndarray:
     out = frame.astype(np.float32)
     edges = np.diff(np.concatenate([[0], masked.astype(np.int8), [0]]))
     width = frame.shape[1]
-    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+    for start, stop in zip(
+        np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True
+    ):
         left, right = out[:, max(start - 1, 0)], out[:, min(stop, width - 1)]
         if start == 0:
             left = right
@@ -346,8 +351,13 @@ class Colorize:
         shape = (self.LIGHT_BINS, self.TEXTURE_BINS)
         index = np.ravel_multi_index((light_bin.ravel(), texture_bin.ravel()), shape)
         counts = np.bincount(index, minlength=np.prod(shape)).reshape(shape)
-        table = np.stack([np.bincount(index, ref[..., c].ravel(), np.prod(shape)).reshape(shape)
-                          for c in (1, 2)], axis=-1) / np.maximum(counts, 1)[..., None]
+        table = (
+            np.stack(
+                [np.bincount(index, ref[..., c].ravel(), np.prod(shape)).reshape(shape) for c in (1, 2)],
+                axis=-1,
+            )
+            / np.maximum(counts, 1)[..., None]
+        )
         # Bins the reference never filled borrow from the nearest filled bin.
         _, nearest = ndimage.distance_transform_edt(counts == 0, return_indices=True)
         return table[nearest[0], nearest[1]]
@@ -369,8 +379,9 @@ class Colorize:
         return cv2.cvtColor(to_uint8(lab), cv2.COLOR_LAB2RGB)
 
 
-OPS: dict[str, type] = {op.name: op for op in (Deblock, Deflicker, Dust, Scratch, Denoise, Contrast,
-                                               Balance, Colorize)}
+OPS: dict[str, type] = {
+    op.name: op for op in (Deblock, Deflicker, Dust, Scratch, Denoise, Contrast, Balance, Colorize)
+}
 """Every operation by name, in the order a plan applies them.
 
 Blocking is undone first, as it was the last damage done (by the codec);

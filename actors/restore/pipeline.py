@@ -43,7 +43,7 @@ class _Window:
         center = self.emitted - (self.received - len(held))
         start = max(0, center - self.radius)
         self.emitted += 1
-        return self.op.apply(held[start: center + self.radius + 1], center - start)
+        return self.op.apply(held[start : center + self.radius + 1], center - start)
 
 
 def build_ops(steps: Sequence[Mapping[str, Any]], storage_options: dict[str, Any] | None = None) -> list[Any]:
@@ -60,8 +60,11 @@ def build_ops(steps: Sequence[Mapping[str, Any]], storage_options: dict[str, Any
 class Restorer:
     """Applies a plan to a stream of uint8 RGB frames: ``push`` each, then ``flush``."""
 
-    def __init__(self, plan: Plan | Sequence[Mapping[str, Any]] | Sequence[Any],
-                 storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan | Sequence[Mapping[str, Any]] | Sequence[Any],
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         steps = plan.ops if isinstance(plan, Plan) else list(plan)
         ops = build_ops(steps, storage_options) if steps and isinstance(steps[0], Mapping) else steps
         self.stages = [_Window(op) for op in ops]

@@ -60,13 +60,16 @@ def check_params(params: Mapping[str, Mapping[str, Any]] | None) -> dict[str, di
     checked: dict[str, dict[str, Any]] = {}
     for name, values in (params or {}).items():
         if name not in OPS:
-            raise ValueError(f"parameters given for unknown restoration operation '{name}'; "
-                             f"known: {', '.join(OPS)}")
+            raise ValueError(
+                f"parameters given for unknown restoration operation '{name}'; known: {', '.join(OPS)}"
+            )
         allowed = {f.name for f in dataclasses.fields(OPS[name]) if f.init}
         unknown = sorted(set(values) - allowed)
         if unknown:
-            raise ValueError(f"restoration operation '{name}' has no parameter "
-                             f"{', '.join(map(repr, unknown))}; it takes {', '.join(sorted(allowed))}")
+            raise ValueError(
+                f"restoration operation '{name}' has no parameter "
+                f"{', '.join(map(repr, unknown))}; it takes {', '.join(sorted(allowed))}"
+            )
         OPS[name](**values)  # fails now, naming the op, if a value is unusable
         checked[name] = dict(values)
     return checked
@@ -99,9 +102,13 @@ def _measured_params(name: str, m: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _auto_decision(name: str, m: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]],
-                   ) -> tuple[bool, str]:
+def _auto_decision(
+    name: str,
+    m: Mapping[str, Any],
+    params: Mapping[str, Mapping[str, Any]],
+) -> tuple[bool, str]:
     """Whether ``auto`` applies an operation to a shot so measured, and the reason in words."""
+
     def above(key: str, unit: str = "") -> tuple[bool, str]:
         value, limit = float(m[key]), THRESHOLDS[key]
         return value > limit, f"{key} {value:.2f}{unit} {'>' if value > limit else '<='} {limit}{unit}"
@@ -120,8 +127,9 @@ def _auto_decision(name: str, m: Mapping[str, Any], params: Mapping[str, Mapping
         spread = float(m["white"]) - float(m["black"])
         low = spread < THRESHOLDS["range"]
         comparison = "<" if low else ">="
-        return low, (f"range {m['black']:.0f}..{m['white']:.0f} = {spread:.0f} "
-                     f"{comparison} {THRESHOLDS['range']}")
+        return low, (
+            f"range {m['black']:.0f}..{m['white']:.0f} = {spread:.0f} {comparison} {THRESHOLDS['range']}"
+        )
     if name == "balance":
         if m["monochrome"]:
             return False, "monochrome shot: no colour to balance"
@@ -135,8 +143,11 @@ def _auto_decision(name: str, m: Mapping[str, Any], params: Mapping[str, Mapping
     raise KeyError(name)
 
 
-def make_plan(measurements: Mapping[str, Any], selection: Selection,
-              params: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
+def make_plan(
+    measurements: Mapping[str, Any],
+    selection: Selection,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Plan:
     """The plan for a shot so measured, under what the job spec selected."""
     params = check_params(params)
     ops, decisions = [], []

@@ -182,7 +182,7 @@ def representation(faces: pa.Table | pd.DataFrame, config: BiasConfig) -> list[d
             continue
         order = GROUPS[attribute]
         units = (known.index if config.unit == "face" else known[f"{config.unit}_id"]).tolist()
-        shares = metric_shares(known[attribute].tolist(), np.ones(len(known)))
+        shares = metric_shares(known[attribute].tolist(), [1.0] * len(known))
         counts, _ = _unit_sums(units, known[attribute].tolist(), np.ones(len(known)), order)
         totals = np.repeat(counts.sum(axis=1, keepdims=True), len(order), axis=1)
         low, high, _ = bootstrap_ratio(

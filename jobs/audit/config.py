@@ -10,7 +10,7 @@ environment variables rather than from a spec that may sit in a repository.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,7 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.audit.identity import DRIFT_THRESHOLD, MIN_IOU
 
-ATTRIBUTES = ("perceived_gender", "perceived_age_band", "skin_tone_group")
+Attribute = Literal["perceived_gender", "perceived_age_band", "skin_tone_group"]
+ATTRIBUTES: tuple[Attribute, ...] = get_args(Attribute)
 """The perceived attributes the faces table carries, all audited only in aggregate."""
 
 
@@ -32,7 +33,7 @@ class IdentityConfig(_Section):
         DRIFT_THRESHOLD, gt=0, description="identity distance above which a face drifted"
     )
     frames_per_output: int = Field(4, ge=1, le=100, description="frames compared per output file")
-    kinds: list[Literal["master", "access"]] = Field(default_factory=lambda: ["master"])
+    kinds: list[Literal["master", "access"]] = Field(["master"])  # pydantic copies a mutable default
     min_iou: float = Field(MIN_IOU, gt=0, le=1)
 
 
@@ -66,11 +67,9 @@ class ProvenanceConfig(_Section):
 
 class BiasConfig(_Section):
     enabled: bool = True
-    attributes: list[Literal["perceived_gender", "perceived_age_band", "skin_tone_group"]] = Field(
-        default_factory=lambda: list(ATTRIBUTES)
-    )
+    attributes: list[Attribute] = Field(default_factory=lambda: list(ATTRIBUTES))
     reference: dict[str, Literal["uniform"] | dict[str, float]] = Field(
-        default_factory=lambda: {"perceived_gender": "uniform"},
+        {"perceived_gender": "uniform"},
         description="per attribute, the distribution the catalog's faces are held against; "
         "attributes without one are reported, not flagged",
     )

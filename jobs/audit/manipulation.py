@@ -43,6 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from actors.restore.damage import jpeg_roundtrip
 from jobs.audit import synth
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "actors" / "data" / "manipulation_detector.json"
@@ -205,14 +206,15 @@ class ManipulationDetector:
             model = json.loads(blob)["model"]
             if tuple(model["features"]) != FEATURES:
                 raise ValueError("its features are not the ones this code computes: retrain it")
+            arrays = {
+                key: np.asarray(model[key], np.float32)
+                for key in ("mean", "scale", "hidden_weights", "hidden_bias", "output_weights")
+            }
             return cls(
-                *(
-                    np.asarray(model[key], np.float32)
-                    for key in ("mean", "scale", "hidden_weights", "hidden_bias", "output_weights")
-                ),
-                float(model["output_bias"]),
-                float(model["threshold"]),
-                hashlib.sha256(blob).hexdigest()[:12],
+                **arrays,
+                output_bias=float(model["output_bias"]),
+                threshold=float(model["threshold"]),
+                version=hashlib.sha256(blob).hexdigest()[:12],
             )
         except (OSError, ValueError, KeyError) as exc:
             from actors.models import ModelLoadError
@@ -260,7 +262,7 @@ def _honest(
         x0, y0, x1, y1 = box
         return upscale(image), (2 * x0, 2 * y0, 2 * x1, 2 * y1)
     if choice == 3:
-        return synth.jpeg_roundtrip(image, int(rng.integers(70, 95))), box
+        return jpeg_roundtrip(image, int(rng.integers(70, 95))), box
     return image, box
 
 
@@ -303,7 +305,7 @@ def make_samples(
                 image = synth.blend_faces(image, box, donor_face, rng)
             else:
                 image = synth.generative_upscale(image, box, rng)
-            image = synth.jpeg_roundtrip(image, int(rng.integers(70, 96)))
+            image = jpeg_roundtrip(image, int(rng.integers(70, 96)))
             image, box = _honest(image, box, rng, upscale)
             features.append(face_features(face_crop(image, box)))
             labels.append(1)

@@ -99,12 +99,14 @@ class RunOutputs:
 def gather_outputs(settings: Settings, run_id: str) -> RunOutputs:
     """The run's outputs; AuditError when neither the state database nor the catalog knows the run."""
     catalog = open_catalog(settings)
-    remasters = read(catalog, "remasters", row_filter=EqualTo("run_id", run_id)).to_pylist()
+    remasters = read(catalog, "remasters", row_filter=EqualTo(term="run_id", value=run_id)).to_pylist()
     run = StateStore(settings.catalog_url_resolved).run(run_id)
     if (
         run is None
         and not remasters
-        and not read(catalog, "shots", columns=("shot_id",), row_filter=EqualTo("run_id", run_id)).num_rows
+        and not read(
+            catalog, "shots", columns=("shot_id",), row_filter=EqualTo(term="run_id", value=run_id)
+        ).num_rows
     ):
         raise AuditError(
             f"no run {run_id!r} in the state database or the catalog: "
@@ -370,8 +372,13 @@ def _provenance_rows(
                 uri = provenance.seal(
                     row, checked["manifest"], c2pa, related=related, storage_options=options
                 )
+                sealed = provenance.verify_credentials(row, checked["manifest"], options)
+                if sealed is None:
+                    raise RuntimeError(
+                        f"{row['output_uri']}: sealed, but its credentials cannot be read back"
+                    )
                 credentials = {
-                    **provenance.verify_credentials(row, checked["manifest"], options),
+                    **sealed,
                     "sealed_by_audit": True,
                     "uri": uri,
                 }

@@ -27,6 +27,8 @@ from functools import cache
 import cv2
 import numpy as np
 
+from actors.restore.damage import jpeg_roundtrip
+
 Box = tuple[int, int, int, int]
 
 LFW_FACES = 100
@@ -94,17 +96,9 @@ def degrade(
     out = image.astype(np.float32)
     sigma = rng.uniform(*blur)
     if sigma > 0.3:
-        out = cv2.GaussianBlur(out, (0, 0), sigma)
+        out = np.asarray(cv2.GaussianBlur(out, (0, 0), sigma), np.float32)
     out += rng.normal(0.0, rng.uniform(*noise), out.shape[:2])[..., None]
     return jpeg_roundtrip(np.clip(out + 0.5, 0, 255).astype(np.uint8), int(rng.integers(*jpeg)))
-
-
-def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    assert ok
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def inner_mask(shape: tuple[int, int], box: Box, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from skimage import data as skdata
 
 from actors.restore import FlickerMeter, Restorer, ShotMeter, make_plan, parse_ops
-from actors.restore.damage import ArchiveDamage, add_blocking, add_dust, add_scratch
+from actors.restore.damage import ArchiveDamage, add_dust, add_scratch, jpeg_roundtrip
 from actors.restore.measure import block_grid
 from actors.restore.ops import OPS, Balance, Colorize, Contrast, Deblock, Deflicker, Denoise, Dust, Scratch
 from actors.restore.pixels import luma
@@ -119,7 +119,7 @@ def test_scratches_are_found_and_filled_from_the_pixels_beside_them() -> None:
 
 def test_deblock_smooths_block_edges() -> None:
     clean = cv2.GaussianBlur(panning_shot(1, size=(128, 160))[0], (0, 0), 2.0)
-    blocky = add_blocking(clean, 15)
+    blocky = jpeg_roundtrip(clean, 15)
     out = Deblock().apply([blocky], 0)
     assert block_grid(luma(out))[0] < block_grid(luma(blocky))[0] - 0.3
     assert mse(out, clean) < mse(blocky, clean)

@@ -12,6 +12,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from actors.models import ModelLoadError
+from actors.restore.damage import jpeg_roundtrip
 from actors.upscale import Upscaler
 from jobs.audit import synth
 from jobs.audit.manipulation import (
@@ -73,9 +74,9 @@ def test_the_colour_portrait_held_out_real_and_pasted(detector: ManipulationDete
         source = synth.degrade(image, rng)
         real.append(detector.score(face_crop(source, box)))
         pasted = synth.swap_face(source, box, synth.lfw_faces()[12 + seed], rng)
-        swapped.append(detector.score(face_crop(synth.jpeg_roundtrip(pasted, 90), box)))
+        swapped.append(detector.score(face_crop(jpeg_roundtrip(pasted, 90), box)))
         made = synth.generative_upscale(source, box, rng)
-        regenerated.append(detector.score(face_crop(synth.jpeg_roundtrip(made, 90), box)))
+        regenerated.append(detector.score(face_crop(jpeg_roundtrip(made, 90), box)))
     assert max(real) < detector.threshold < np.mean(swapped), (real, swapped)
     assert np.mean(regenerated) > np.mean(real) + 0.3, (real, regenerated)
 
