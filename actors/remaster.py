@@ -467,14 +467,14 @@ class Remasterer:
                 "fps": figures["fps"],
                 "time_base": figures["time_base"],
                 "timing": figures["timing"],
-                "audio": [track.describe() for track in output.audio.values()],
+                "audio": [track.manifest() for track in output.audio.values()],
                 "encoder": {"crf": self.crf, "preset": self.preset}
                 if output.kind == "access"
                 else {"level": 3, "gop": 1, "slicecrc": True},
             },
             "restoration": plan.as_dict(),
             "fields": self._decisions(survey, plan, output)["fields"],
-            "upscale": {**self.upscaler.describe(), "applied": output.upscale},
+            "upscale": {**self.upscaler.manifest(), "applied": output.upscale},
             "metrics": {
                 "measured_at": figures["measured_at"],
                 "before": figures["before"],
@@ -526,5 +526,5 @@ class Remasterer:
             "field_order": output.field_order,
             "sample_aspect_ratio": ratio(survey["sar"]),
             "audio_tracks": len(output.audio),
-            "audio": json.dumps([track.describe() for track in output.audio.values()]),
+            "audio": json.dumps([track.manifest() for track in output.audio.values()]),
         }

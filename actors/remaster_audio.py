@@ -87,7 +87,8 @@ class Track:
             self._encode(container, None)
             container.mux(self.stream.encode(None))
 
-    def describe(self) -> dict[str, Any]:
+    def manifest(self) -> dict[str, Any]:
+        """What the manifest records of this (a remaster is reproducible from its manifest)."""
         ctx = self.source.codec_context
         out = {"source_index": self.source.index, "source_codec": ctx.name,
                "channels": ctx.layout.nb_channels, "sample_rate": ctx.sample_rate}

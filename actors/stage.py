@@ -176,7 +176,7 @@ def check_stages(stages: list[type[Stage]]) -> None:
         for other, theirs in claims[i + 1 :]:
             if other is not stage and owned.overlaps(theirs):
                 raise PlanError(
-                    f"stages {stage.name} and {other.name} both own {_describe(owned)} of table {owned.table}"
+                    f"stages {stage.name} and {other.name} both own {_owned(owned)} of table {owned.table}"
                 )
     for stage in stages:
         shared = set(stage.writes.names) & set().union(*(s.writes.names for s in stages if s is not stage))
@@ -185,7 +185,7 @@ def check_stages(stages: list[type[Stage]]) -> None:
             raise PlanError(f"stages {stage.name} and {other.name} both write column {sorted(shared)[0]}")
 
 
-def _describe(owned: Owned) -> str:
+def _owned(owned: Owned) -> str:
     if owned.columns is not None:
         return "column " + ", ".join(owned.columns)
     if owned.where is not None:

@@ -117,7 +117,8 @@ class Upscaler:
     def model(self) -> str:
         return {"network": MODEL_NAME, "lanczos": "lanczos4", "none": "none"}[self.method]
 
-    def describe(self) -> dict[str, Any]:
+    def manifest(self) -> dict[str, Any]:
+        """What the manifest records of this (a remaster is reproducible from its manifest)."""
         return {"model": self.model, "version": self.version, "factor": self.factor,
                 "method": self.method, "device": str(self.device)}
 

@@ -114,7 +114,7 @@ class Filters(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise FilterError(f"malformed filter: {describe_errors(exc.errors())}") from None
+            raise FilterError(f"malformed filter: {error_text(exc.errors())}") from None
 
     def active(self) -> bool:
         return bool(self.model_dump(exclude_defaults=True))
@@ -124,7 +124,7 @@ class Filters(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
 
-def describe_errors(errors: Iterable[Any]) -> str:
+def error_text(errors: Iterable[Any]) -> str:
     """Pydantic errors as one line naming each field; the offending values are cut short, so a
     10 MB parameter is not echoed back."""
     parts = []

@@ -244,7 +244,7 @@ def parse_spec(data: dict[str, Any], *, origin: str = "<spec>") -> JobSpec:
     try:
         return JobSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_describe(exc, origin)) from None
+        raise SpecError(_validation_text(exc, origin)) from None
 
 
 def default_spec(source_uri: str, *, name: str = "adhoc") -> JobSpec:
@@ -252,7 +252,7 @@ def default_spec(source_uri: str, *, name: str = "adhoc") -> JobSpec:
     return JobSpec(name=name, source=SourceSpec(uri=source_uri))
 
 
-def _describe(exc: ValidationError, origin: str) -> str:
+def _validation_text(exc: ValidationError, origin: str) -> str:
     lines = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "(top level)"

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog.query import QueryError
-from indexes.filters import describe_errors
+from indexes.filters import error_text
 from indexes.query_image import ImageTooLargeError, QueryImageError
 from indexes.recommend import UnknownUserError
 from indexes.search import UnknownShotError
@@ -78,7 +78,7 @@ def add_error_handlers(app: FastAPI) -> None:
     def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
-        return error_response(422, f"invalid request: {describe_errors(errors)}", detail)
+        return error_response(422, f"invalid request: {error_text(errors)}", detail)
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
