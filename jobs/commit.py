@@ -65,11 +65,11 @@ def _replacement(
         return _whole(rows, schema), And(of_assets, In(term=column, literals=values))
     key = ROW_KEYS.get(name)
     if any(o.columns is None for o in mine):
-        if key is None:
-            raise PlanError(f"table {name} has stages owning its columns but no row key in ROW_KEYS")
         new = _whole(rows, schema)
         others = _columns_of([o for s, o in claims if s.name not in ran])
-        if others and new.num_rows:
+        if others and key is None:
+            raise PlanError(f"table {name} has stages owning its columns but no row key in ROW_KEYS")
+        if others and key is not None and new.num_rows:
             kept = read(catalog, name, columns=(key, *others), row_filter=of_assets)
             new = conform(join_columns(new, kept, key), schema)
         return new, of_assets
