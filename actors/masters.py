@@ -14,7 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
+from actors.fixity import MASTER_POLICY
 from actors.keyframes import append_columns
+from actors.qc_policy import PolicyRule
 from actors.remaster import Remasterer
 from actors.restore import parse_ops
 from actors.stage import RUNTIME, ModelParams, Owned, Resources, Stage
@@ -33,6 +35,10 @@ class RemasterParams(ModelParams):
     out: str | None = Field(None, description="where outputs go; default: masters/ under the home")
     tile: int | None = Field(
         None, ge=16, description="upscale in tiles of this side", json_schema_extra=RUNTIME
+    )
+    master_policy: list[PolicyRule] = Field(
+        default_factory=lambda: list(MASTER_POLICY),
+        description="rules each master must meet before it is published (QC record fields)",
     )
 
     @field_validator("restore")

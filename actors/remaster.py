@@ -48,6 +48,7 @@ hash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -66,7 +67,9 @@ from actors.av_aspect import set_stream_sar
 from actors.av_timing import Timeline, frame_rate
 from actors.fields import Deinterlacer, FieldMeter, FieldRestorer, decide, declared_order
 from actors.fingerprint import sha256_of
+from actors.fixity import MASTER_POLICY, FrameChecksums, check_master, checksums_uri, write_checksums
 from actors.probe import describe, open_media, video_stream
+from actors.qc_policy import PolicyRule
 from actors.remaster_audio import add_tracks
 from actors.remaster_outputs import (
     Output,
@@ -138,6 +141,7 @@ class Remasterer:
         measure_frames: int = 48,
         tile: int | None = None,
         work_dir: str | None = None,
+        master_policy: Sequence[PolicyRule] = MASTER_POLICY,
     ) -> None:
         self.out_root = out_root.rstrip("/")
         self.storage_options = dict(storage_options or {})
@@ -148,6 +152,7 @@ class Remasterer:
         self.preset = preset
         self.measure_frames = max(1, int(measure_frames))
         self.work_dir = work_dir
+        self.master_policy = list(master_policy)
         self.local_output = is_local(self.out_root)
 
     def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
@@ -197,6 +202,7 @@ class Remasterer:
                 raise RemasterError("the video stream decoded to no frames")
             for output in outputs:
                 output.sha256 = file_sha256(output.staging)
+            checksums, check = self._check_master(next(o for o in outputs if o.kind == "master"))
             for output in outputs:
                 publish(output.staging, output.uri, self.storage_options, local=self.local_output)
         seconds = time.monotonic() - started
@@ -204,10 +210,36 @@ class Remasterer:
         for output in outputs:
             manifest_uri = self._manifest_uri(output.uri)
             manifest = self._manifest(asset_id, uri, source_sha256, survey, plan, output, figures, seconds)
+            if output.kind == "master":
+                manifest["fixity"] = self._publish_checksums(output.uri, checksums)
+                manifest["policy"] = {"rules": len(self.master_policy), "passed": check["policy_passed"]}
             write_atomic(manifest_uri, (json.dumps(manifest, indent=2) + "\n").encode(), self.storage_options)
             rows.append(self._row(asset_id, uri, survey, plan, output, manifest_uri, figures, seconds))
         log.info("remastered %s in %.1f s (%d frames)", uri, seconds, figures["frames"])
         return rows
+
+    def _check_master(self, master: Output) -> tuple[FrameChecksums, dict[str, Any]]:
+        """The written master against the policy, before anything is published: a master that
+        fails it (not FFV1 v3 with slice CRCs, a frame not a keyframe, a decode error) is an
+        error, and no output of the asset is published."""
+        checksums, record = check_master(master.staging, self.master_policy)
+        if not record["policy_passed"]:
+            raise RemasterError("the master fails its policy: " + "; ".join(record["policy_failures"]))
+        if len(checksums.frames) != master.frames:
+            raise RemasterError(f"the master decodes to {len(checksums.frames)} frames, not {master.frames}")
+        return checksums, record
+
+    def _publish_checksums(self, master_uri: str, checksums: FrameChecksums) -> dict[str, Any]:
+        """The master's frame checksums beside it; the manifest's record of them."""
+        uri = checksums_uri(master_uri)
+        write_checksums(uri, checksums, self.storage_options)
+        digest = hashlib.sha256(checksums.text().encode()).hexdigest()
+        return {
+            "frame_checksums_uri": uri,
+            "algorithm": "md5",
+            "frames": len(checksums.frames),
+            "sha256": digest,
+        }
 
     def _survey(self, uri: str) -> dict[str, Any]:
         """What must be known before writing: the description, fields, timestamps, aspect and depth."""

@@ -438,6 +438,9 @@ QC_RECORD = [
     pa.field("luma_out_of_range", pa.float32()),  # share of luma samples outside it; null: full range
     pa.field("audio_track_count", pa.int32()),
     pa.field("audio_tracks", pa.list_(QC_AUDIO_TRACK)),
+    # Filled where every packet is read (a remaster's check of its own master, actors.fixity):
+    pa.field("non_keyframes", pa.int64()),  # video packets not flagged as keyframes
+    pa.field("slice_crcs_verified", pa.bool_()),  # every FFV1 slice's CRC matches; null: not FFV1
     pa.field("policy_passed", pa.bool_()),
     pa.field("policy_failures", pa.list_(pa.string())),  # each failed rule, in words
     pa.field("qc_seconds", pa.float64()),  # what measuring the file took

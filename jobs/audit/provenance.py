@@ -27,6 +27,7 @@ from typing import Any
 import fsspec
 
 from actors.fingerprint import sha256_of
+from actors.fixity import verify_frames
 from actors.remaster import MANIFEST_SCHEMA
 from catalog.storage import write_atomic
 from jobs.audit.config import C2paConfig
@@ -87,6 +88,8 @@ def verify_output(
     detail["output_sha256"] = actual
     if actual is not None and output.get("sha256") != actual:
         problems.append("the output's bytes do not match the SHA-256 in its manifest")
+        if manifest.get("fixity"):  # a master: which of its frames changed
+            problems.extend(verify_frames(row["output_uri"], manifest["fixity"], options))
     if output.get("sha256") != row.get("output_sha256"):
         problems.append("the manifest's output SHA-256 differs from the catalog's")
     if manifest.get("asset_id") != row["asset_id"]:

@@ -213,6 +213,7 @@ def test_a_failure_midway_leaves_the_existing_output_whole(tmp_path: Path) -> No
     assert sorted(p.name for p in (tmp_path / "out" / "asset0").iterdir()) == [
         "access.manifest.json",
         "access.mp4",
+        "master.framemd5",
         "master.manifest.json",
         "master.mkv",
     ]  # no staging left

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from actors.fixity import checksums_uri
 from jobs.audit.config import C2paConfig
 from jobs.audit.provenance import credentials_uri, seal, verify_credentials, verify_output
 
@@ -108,7 +109,11 @@ def test_tampered_output_bytes_fail(outputs: dict[str, dict]) -> None:
     path.write_bytes(bytes(data))
     checked = verify_output(row)
     assert checked["flagged"]
-    assert checked["problems"] == ["the output's bytes do not match the SHA-256 in its manifest"]
+    bytes_changed, *frames = checked["problems"]
+    assert bytes_changed == "the output's bytes do not match the SHA-256 in its manifest"
+    # the master's frame checksums say where: one or a few frames, not the whole file
+    assert frames and all("differs from its recorded checksum" in p for p in frames), frames
+    assert len(frames) < Path(checksums_uri(row["output_uri"])).read_text().count("\n") - 2
     assert not verify_output(outputs["access"])["flagged"], "the other output is untouched"
 
 
