@@ -17,10 +17,13 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, ValidationException
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from catalog.races import tolerate_first_use_race
-from catalog.schema import NAMESPACE, TABLES
+from catalog.schema import DERIVED_TABLES, NAMESPACE, TABLES
 from catalog.settings import Settings
+from catalog.state import migrate
+from catalog.versions import Version, latest_version
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,10 @@ COMMIT_ATTEMPTS = 8
 
 
 def open_catalog(settings: Settings) -> SqlCatalog:
+    """The Iceberg catalog, with the state tables its versions and commit lock live in
+    (migrating is a few milliseconds once they are there)."""
+    migrate(settings.catalog_url_resolved)
+
     def connect() -> SqlCatalog:
         catalog = SqlCatalog(
             "archivist",
@@ -127,6 +134,18 @@ def _commit(
     raise RuntimeError(f"could not commit to table {name} after {COMMIT_ATTEMPTS} attempts")
 
 
+def visible(catalog: SqlCatalog, name: str, at: Version | None = None) -> Snapshot | None:
+    """The snapshot of the table that readers see: the one in catalog version `at` (default:
+    the latest), so that every table read is of one complete run. A table written outside
+    runs, or a catalog without versions yet, is seen at its current snapshot."""
+    tbl = table(catalog, name)
+    version = at or (latest_version(catalog) if name not in DERIVED_TABLES else None)
+    if version is None or name in DERIVED_TABLES:
+        return tbl.current_snapshot()
+    snapshot_id = version.snapshots.get(name)
+    return tbl.snapshot_by_id(snapshot_id) if snapshot_id is not None else None
+
+
 def read(
     catalog: SqlCatalog,
     name: str,
@@ -134,7 +153,21 @@ def read(
     columns: tuple[str, ...] = ("*",),
     row_filter: str | BooleanExpression = "true",
     snapshot_id: int | None = None,
+    at: Version | None = None,
+    current: bool = False,
 ) -> pa.Table:
-    """Rows of the table's current (or a given) snapshot."""
+    """Rows of the table as readers see it (`visible`; at version `at`, or a given snapshot).
+    `current`: the table's newest snapshot whether or not a version holds it, which only a
+    writer holding the commit lock should want."""
     tbl = table(catalog, name)
+    if snapshot_id is None and not current:
+        seen = visible(catalog, name, at)
+        if seen is None:  # the version has no rows of this table yet
+            return _empty(name, columns)
+        snapshot_id = seen.snapshot_id
     return tbl.scan(row_filter=row_filter, selected_fields=columns, snapshot_id=snapshot_id).to_arrow()
+
+
+def _empty(name: str, columns: tuple[str, ...]) -> pa.Table:
+    schema = TABLES[name]
+    return schema.empty_table() if columns == ("*",) else schema.empty_table().select(list(columns))

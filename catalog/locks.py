@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,7 @@ from catalog.state import Base, Run, utcnow
 
 STALE_AFTER = dt.timedelta(seconds=90)
 HEARTBEAT_EVERY = 20.0
+WAIT_STEP = 0.2  # how often a waiting taker tries again
 
 
 class JobLock(Base):
@@ -122,10 +124,15 @@ def holder_of(engine: Engine, job: str) -> JobLock | None:
 
 
 @contextmanager
-def job_lock(engine: Engine, job: str) -> Iterator[str]:
-    """Hold the job's lock for the block, with a heartbeat; raise JobBusyError if taken."""
+def job_lock(engine: Engine, job: str, *, wait: float = 0.0) -> Iterator[str]:
+    """Hold the job's lock for the block, with a heartbeat; raise JobBusyError if it is still
+    taken after `wait` seconds."""
     holder = this_holder()
-    if not acquire(engine, job, holder):
+    deadline = time.monotonic() + wait
+    while not acquire(engine, job, holder):
+        if time.monotonic() < deadline:
+            time.sleep(WAIT_STEP)
+            continue
         other = holder_of(engine, job)
         since = f" since {other.acquired_at:%Y-%m-%d %H:%M:%S}" if other else ""
         who = f" by {other.holder}{since} (run {other.run_id})" if other else ""

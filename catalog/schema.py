@@ -469,6 +469,10 @@ TABLES: dict[str, pa.Schema] = {
 }
 """Every catalog table by name. Later stages add theirs here."""
 
+DERIVED_TABLES = frozenset({"dup_groups", "events", "audits"})
+"""Tables written outside a run's commit (index builds, the service, audits). Every other
+table is a run's, read at the latest catalog version (catalog.versions)."""
+
 ROW_KEYS: dict[str, str] = {"assets": "asset_id", "shots": "shot_id"}
 """The column naming a row of the tables whose columns several stages own, by which a
 stage's columns are matched to the rows of the stage that owns the rows."""

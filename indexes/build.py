@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 
-from catalog.iceberg import read, table
+from catalog.iceberg import read, visible
 from catalog.schema import VISUAL_SPACE
 from catalog.settings import Settings
 from catalog.storage import write_atomic
@@ -75,7 +75,7 @@ def build_index(
     None when the catalog has no vectors in that space yet.
 
     `memory_budget` bounds what the loaded index keeps resident (see `indexes.layout`)."""
-    snapshot = table(catalog, "embeddings").current_snapshot()
+    snapshot = visible(catalog, "embeddings")
     if snapshot is None:
         return None
     rows, vectors = snapshot_vectors(catalog, space, snapshot.snapshot_id)

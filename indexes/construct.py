@@ -11,6 +11,7 @@ recall they reached travel with the index.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -59,11 +60,11 @@ def build_in_process(plan: IndexPlan, vectors: np.ndarray, *, gpu: bool = False)
     return index
 
 
-def search_string(params: dict[str, float]) -> str:
+def search_string(params: Mapping[str, float]) -> str:
     return ",".join(f"{name}={value}" for name, value in params.items())
 
 
-def apply_search_params(index: Any, params: dict[str, float]) -> None:
+def apply_search_params(index: Any, params: Mapping[str, float]) -> None:
     if params:
         load_faiss().ParameterSpace().set_index_parameters(index, search_string(params))
 

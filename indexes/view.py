@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
-from catalog.iceberg import read, table
+from catalog.iceberg import read, table, visible
+from catalog.versions import latest_version
 from indexes.filters import NOT_TAG_FILTER_KINDS, OBJECT_FILTER_KIND, Filters
 
 SAFE_BELOW = 0.2
@@ -47,10 +48,12 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def table_snapshots(catalog: SqlCatalog) -> dict[str, tuple[int | None, int]]:
-    """(current snapshot id, total rows) of every table the view reads: cheap, metadata only."""
+    """(snapshot id, total rows) of every table the view reads, all at the latest catalog
+    version: cheap, metadata only."""
     found = {}
+    version = latest_version(catalog)
     for name in (*TABLE_COLUMNS, "events", "embeddings"):
-        snapshot = table(catalog, name).current_snapshot()
+        snapshot = visible(catalog, name, version)
         rows = int(snapshot.summary.get("total-records", "0")) if snapshot and snapshot.summary else 0
         found[name] = (snapshot.snapshot_id if snapshot else None, rows)
     return found

@@ -18,6 +18,7 @@ from pyiceberg.expressions import And, BooleanExpression, In
 from actors.stage import Owned, PlanError, Stage, registry
 from catalog.iceberg import read, replace_matching
 from catalog.schema import PROVENANCE, ROW_KEYS, TABLES
+from catalog.versions import committing, record_version
 from jobs.rows import conform, join_columns
 
 STAMP = [f.name for f in PROVENANCE]
@@ -38,15 +39,18 @@ def commit_tables(
     *,
     run_id: str,
 ) -> dict[str, int | None]:
-    """Commit the run's rows of each table its stages own; the new snapshot id of each."""
+    """Commit the run's rows of each table its stages own, then record the catalog version
+    that holds them all (readers see none of it before); the new snapshot id of each table."""
     ids = sorted(set(asset_ids))
     if not ids:
         return {}
     snapshots = {}
-    for name in commit_order(stages):
-        rows, replacing = _replacement(catalog, name, tables.get(name), stages, ids)
-        if rows is not None:
-            snapshots[name] = replace_matching(catalog, name, rows, replacing, run_id=run_id)
+    with committing(catalog):
+        for name in commit_order(stages):
+            rows, replacing = _replacement(catalog, name, tables.get(name), stages, ids)
+            if rows is not None:
+                snapshots[name] = replace_matching(catalog, name, rows, replacing, run_id=run_id)
+        record_version(catalog, run_id)
     return snapshots
 
 
@@ -70,13 +74,13 @@ def _replacement(
         if others and key is None:
             raise PlanError(f"table {name} has stages owning its columns but no row key in ROW_KEYS")
         if others and key is not None and new.num_rows:
-            kept = read(catalog, name, columns=(key, *others), row_filter=of_assets)
+            kept = read(catalog, name, columns=(key, *others), row_filter=of_assets, current=True)
             new = conform(join_columns(new, kept, key), schema)
         return new, of_assets
     if rows is None or key is None:
         return None, of_assets
     # Only stages that own columns of these rows ran: their columns, on the rows as they are.
-    existing = read(catalog, name, row_filter=of_assets)
+    existing = read(catalog, name, row_filter=of_assets, current=True)
     return conform(join_columns(existing, rows.drop_columns(STAMP), key), schema), of_assets
 
 
