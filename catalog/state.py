@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from catalog.races import tolerate_first_use_race
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATING = threading.Lock()
 
 
 def utcnow() -> dt.datetime:
@@ -55,7 +57,8 @@ class Run(Base):
     pipeline_version: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running, succeeded, failed
+    # running, succeeded (completed: summary["outcome"] says 'ok' or 'problems'), failed (raised)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -113,7 +116,8 @@ def migrate(url: str) -> Engine:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    tolerate_first_use_race(lambda: command.upgrade(config, "head"))
+    with _MIGRATING:  # alembic keeps its context in module globals: one thread at a time
+        tolerate_first_use_race(lambda: command.upgrade(config, "head"))
     return create_engine(url)
 
 
@@ -283,10 +287,11 @@ class StateStore:
         with Session(self.engine) as session:
             return int(session.scalar(query) or 0)
 
-    def failed_assets(self, run_id: str) -> list[dict[str, str | None]]:
-        """The assets a run failed on, as the asset state holds them: their URI and error."""
+    def failed_assets(self, run_id: str, *, status: str = "failed") -> list[dict[str, str | None]]:
+        """The assets a run failed on (or, with status='damaged', found damaged), as the asset
+        state holds them: their URI and error."""
         query = select(AssetState.uri, AssetState.error).where(
-            AssetState.run_id == run_id, AssetState.status == "failed"
+            AssetState.run_id == run_id, AssetState.status == status
         )
         with Session(self.engine) as session:
             return [{"uri": uri, "error": error} for uri, error in session.execute(query)]

@@ -155,6 +155,9 @@ class DashboardData:
     def failed_assets(self, run_id: str) -> list[dict[str, str | None]]:
         return self.store.failed_assets(run_id)
 
+    def damaged_assets(self, run_id: str) -> list[dict[str, str | None]]:
+        return self.store.failed_assets(run_id, status="damaged")
+
     def spooled_count(self, run_id: str) -> int:
         return self.store.spooled_count(run_id)
 
@@ -236,6 +239,11 @@ class DashboardData:
             (r for r in rows if (r["end_s"] or 0) > start and (r["start_s"] or 0) < end and r["text"]),
             key=lambda r: r["start_s"],
         )
+
+    def qc_record(self, asset_id: str) -> dict[str, Any] | None:
+        """The asset's preservation QC record (the `qc` table), None where the qc stage has not run."""
+        rows = read(self.catalog, "qc", row_filter=EqualTo("asset_id", asset_id)).to_pylist()
+        return rows[0] if rows else None
 
     def users(self, state: EngineState) -> list[tuple[str, int]]:
         """Users with events, most active first: whom "for you" can be asked for."""

@@ -15,6 +15,7 @@ from indexes.filters import Filters
 from indexes.query import QueryEngine
 from indexes.view import CatalogView
 from serve.dashboard.data import DashboardData
+from serve.dashboard.qc import qc_panel
 from serve.dashboard.urls import access_copy_url, keyframe_url, source_url
 from serve.media import MediaNotFoundError
 
@@ -151,6 +152,7 @@ def shot_page(data: DashboardData, shot_id: str) -> dict[str, Any]:
         "transcript": data.transcript(asset_id, start, end) if asset_id else [],
         "duplicates": [shot_card(view, int(r)) for r in copies if r != row][:NEAR_DUPLICATES],
         "has_visual_index": "visual" in state.spaces,
+        "qc": qc_panel(data.qc_record(asset_id)) if asset_id else None,
     }
 
 

@@ -39,8 +39,11 @@ def run_row(run: RunRecord) -> dict[str, Any]:
         "started_at": run.started_at,
         "finished_at": ended,
         "seconds": seconds,
+        "outcome": summary.get("outcome"),
         "assets_ok": assets.get("ok"),
+        "assets_damaged": assets.get("damaged"),
         "assets_failed": assets.get("failed"),
+        "outputs_failed": summary.get("outputs", {}).get("failed"),
         "assets_skipped": assets.get("skipped"),
         "shots": shots,
         "shots_per_s": shots / seconds if shots and seconds > 0 else None,
@@ -76,13 +79,17 @@ def runs_page(data: DashboardData, limit: int) -> dict[str, Any]:
 
 
 def run_page(data: DashboardData, run_id: str) -> dict[str, Any] | None:
-    """One run: its steps with a chart of where the time went, and the assets it failed on."""
+    """One run: its steps with a chart of where the time went, the assets it failed on, those it
+    found damaged, and the outputs it failed to make."""
     found = data.run(run_id)
     if found is None:
         return None
     row = shown_row(data, found)
     failed = found.summary.get("failed")
     row["failed"] = data.failed_assets(run_id) if failed is None else failed
+    damaged = found.summary.get("damaged")
+    row["damaged"] = data.damaged_assets(run_id) if damaged is None else damaged
+    row["failed_outputs"] = found.summary.get("outputs_failed") or []
     row["charts"] = {"steps": charts.step_seconds_chart(row["steps"])} if row["steps"] else {}
     return row
 
