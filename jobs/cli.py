@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -33,6 +35,11 @@ app.add_typer(jobs_app, name="jobs")
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK = 0  # the run completed and every asset is ok
+EXIT_CRASH = 1  # the run raised (an unhandled error: Python's own status)
+EXIT_USAGE = 2  # a usage or job spec error the user can act on: nothing ran
+EXIT_PROBLEMS = 3  # the run completed with failed or damaged assets or failed outputs
 
 
 @app.callback()
@@ -82,7 +89,7 @@ def friendly(command: F) -> F:
             if os.environ.get("ARCHIVIST_DEBUG"):
                 raise
             err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -98,19 +105,70 @@ def _spec_for(target: str) -> JobSpec:
     return default_spec(target)
 
 
-def _run_and_report(spec: JobSpec, as_json: bool) -> None:
+_real_stdout: int | None = None
+"""The process's standard output, once `--json` has pointed fd 1 at standard error."""
+
+
+@contextmanager
+def _stdout_kept_for_json() -> Iterator[Callable[[str], None]]:
+    """While inside, everything written to standard output (Ray and its workers, logging, rich,
+    progress bars, third-party prints) goes to standard error; the writer yielded puts a document
+    on the real standard output. Where stdout is a file descriptor, fd 1 is pointed at fd 2 and
+    stays there until the process exits: Ray's threads and workers may still print after the run."""
+    global _real_stdout
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        real = sys.stdout  # not a file (a test runner's buffer): only the Python object is swapped
+
+        def write_real(text: str) -> None:
+            real.write(text)
+            real.flush()
+
+        with redirect_stdout(sys.stderr):
+            yield write_real
+        return
+    if _real_stdout is None:
+        _real_stdout = os.dup(fd)
+        os.dup2(sys.stderr.fileno(), fd)
+    saved = _real_stdout
+
+    def write(text: str) -> None:
+        data = text.encode()
+        while data:
+            data = data[os.write(saved, data) :]
+
+    with redirect_stdout(sys.stderr):
+        yield write
+
+
+def _run_and_report(spec: JobSpec, as_json: bool) -> dict[str, Any]:
+    """Run the job and show its summary: tables and a last line saying how it went, or (with
+    `--json`) one JSON document alone on standard output."""
     from jobs import report
     from jobs.run import run_job
 
-    summary = run_job(spec)
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-        return
+        with _stdout_kept_for_json() as write:
+            summary = run_job(spec)
+            write(json.dumps(summary, indent=2, default=str) + "\n")
+        return summary
+    summary = run_job(spec)
     report.run_summary(summary, out)
     if summary["remasters"]:
         report.remasters_table(summary["remasters"], out)
     if summary.get("audit"):
         report.audit_line(summary["audit"], out)
+    report.outcome_line(summary, out)
+    return summary
+
+
+def _exit_for(summary: dict[str, Any]) -> None:
+    """Exit status 3 for a run that completed with failed or damaged assets or failed outputs."""
+    if summary.get("outcome") != "ok":
+        raise typer.Exit(EXIT_PROBLEMS)
 
 
 @app.command()
@@ -123,14 +181,21 @@ def run(
             "default pipeline over"
         ),
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the summary as one JSON document, alone on stdout")
+    ] = False,
     retry_failed: Annotated[bool, typer.Option(help="process again assets that failed before")] = False,
 ) -> None:
-    """Run a job: discover → segment → understand → commit → index."""
+    """Run a job: discover → segment → understand → commit → index.
+
+    Exit status: 0 every asset ok; 3 the run completed, but assets failed or are damaged, or
+    outputs failed (its last line says how many); 2 a usage or job spec error (nothing ran);
+    1 the run crashed.
+    """
     spec = _spec_for(target)
     if retry_failed:
         spec = spec.model_copy(update={"retry_failed": True})
-    _run_and_report(spec, as_json)
+    _exit_for(_run_and_report(spec, as_json))
 
 
 @app.command()
@@ -194,9 +259,12 @@ def remaster(
     upscale: Annotated[int, typer.Option(help="1, 2 or 4")] = 2,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Restore and upscale footage into masters and access copies, as a one-off run."""
+    """Restore and upscale footage into masters and access copies, as a one-off run.
+
+    Exit status: 0 every output made; 3 the run completed, but assets failed or are damaged, or
+    outputs failed; 2 a usage error (nothing ran); 1 the run crashed.
+    """
     from jobs import report
-    from jobs.run import run_job
     from jobs.spec import only_stages, parse_spec
 
     # Only the remaster stage runs: a commit replaces what the run's stages own, so the
@@ -206,12 +274,16 @@ def remaster(
         {"name": "remaster", "source": {"uri": target}, "stages": only_stages(remaster=remaster)},
         origin="archivist remaster",
     )
-    summary = run_job(spec)
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
+        _exit_for(_run_and_report(spec, as_json=True))
         return
+    from jobs.run import run_job
+
+    summary = run_job(spec)
     report.run_summary(summary, out)
     report.remasters_table(summary["remasters"], out)
+    report.outcome_line(summary, out)
+    _exit_for(summary)
 
 
 @app.command()
@@ -344,6 +416,7 @@ def search(
     elif like is not None:
         result = engine.by_shot(like, top=top, filters=where)
     else:
+        assert image is not None  # exactly one of the three was given
         result = engine.by_image(decode_query_image(image.read_bytes()), top=top, filters=where)
     _print_result(result, as_json=as_json)
 
@@ -369,7 +442,11 @@ def recommend(
         raise SpecError("give exactly one of --user USER_ID or --like SHOT_ID")
     engine = QueryEngine(Settings())
     options = {"top": top, "diversity": diversity, "fairness": fairness, "filters": _filters(filters)}
-    result = more_like_this(engine, like, **options) if like is not None else for_you(engine, user, **options)
+    if like is not None:
+        result = more_like_this(engine, like, **options)
+    else:
+        assert user is not None  # exactly one of the two was given
+        result = for_you(engine, user, **options)
     _print_result(result, as_json=as_json)
     if not as_json:
         shown, before = result.meta["exposure"], result.meta["exposure_before_rerank"]
@@ -526,7 +603,8 @@ def scheduler(
     tolerate_first_use_race(runner.start)
     for job in jobs:
         when = f"{job.next_run():%Y-%m-%d %H:%M %Z}"
-        err.print(f"scheduled {job.spec.name}: '{job.spec.schedule.cron}', next at {when}")
+        cron = job.spec.schedule.cron if job.spec.schedule else ""  # scheduled jobs all have one
+        err.print(f"scheduled {job.spec.name}: '{cron}', next at {when}")
     stop.wait(for_seconds)
     runner.shutdown(wait=True)
 
@@ -546,9 +624,10 @@ def jobs_list(specs: SpecPaths) -> None:
         table.add_column(column)
     for job in scheduled_jobs(specs):
         last = state.runs(job=job.spec.name, limit=1)
+        schedule = job.spec.schedule
         table.add_row(
             job.spec.name,
-            f"{job.spec.schedule.cron} ({job.spec.schedule.timezone})",
+            f"{schedule.cron} ({schedule.timezone})" if schedule else "",
             f"{job.next_run():%Y-%m-%d %H:%M %Z}",
             f"{last[0].started_at:%Y-%m-%d %H:%M}" if last else "never",
             last[0].status if last else "",

@@ -17,11 +17,12 @@ MAX_CELL = 60
 def run_summary(summary: dict[str, Any], console: Console) -> None:
     assets = summary["assets"]
     head = Table(title=f"run {summary['run_id']} · job {summary['job']} · {summary['pipeline_version']}")
-    for column in ("assets ok", "failed", "skipped", "resumed", "shots", "indexes"):
+    for column in ("assets ok", "damaged", "failed", "skipped", "resumed", "shots", "indexes"):
         head.add_column(column, justify="right")
     indexes = ", ".join(f"{space} {v['vectors']}" for space, v in summary["indexes"].items()) or "unchanged"
     head.add_row(
         str(assets["ok"]),
+        str(assets.get("damaged", 0)),
         str(assets["failed"]),
         str(assets["skipped"]),
         str(assets["resumed"]),
@@ -42,6 +43,32 @@ def run_summary(summary: dict[str, Any], console: Console) -> None:
         for item in summary["failed"]:
             failed.add_row(item["uri"], item["error"] or "")
         console.print(failed)
+    if summary.get("damaged"):
+        damaged = Table(title="damaged assets (decoded in part: what decoded is catalogued)")
+        damaged.add_column("uri", overflow="fold")
+        damaged.add_column("damage", overflow="fold")
+        for item in summary["damaged"]:
+            damaged.add_row(item["uri"], item["error"] or "")
+        console.print(damaged)
+
+
+def outcome_line(summary: dict[str, Any], console: Console) -> None:
+    """The last line of a run's report: whether everything came out whole, and if not, how many
+    assets failed or are damaged and how many outputs failed (the run then exits with status 3)."""
+    assets = summary["assets"]
+    outputs_failed = summary.get("outputs", {}).get("failed", 0)
+    if summary.get("outcome") == "ok":
+        console.print(
+            f"run {summary['run_id']} completed: {assets['ok']} assets ok, nothing failed or damaged",
+            highlight=False,
+        )
+        return
+    console.print(
+        f"[bold red]run {summary['run_id']} completed with problems:[/bold red] "
+        f"{assets['failed']} assets failed, {assets.get('damaged', 0)} damaged, "
+        f"{outputs_failed} outputs failed ({assets['ok']} ok)",
+        highlight=False,
+    )
 
 
 def run_row(run: Any) -> dict[str, Any]:
@@ -55,8 +82,11 @@ def run_row(run: Any) -> dict[str, Any]:
         "status": run.status,
         "started_at": run.started_at,
         "seconds": round((ended - run.started_at).total_seconds(), 1) if ended else None,
+        "outcome": summary.get("outcome"),
         "assets_ok": assets.get("ok"),
+        "assets_damaged": assets.get("damaged"),
         "assets_failed": assets.get("failed"),
+        "outputs_failed": summary.get("outputs", {}).get("failed"),
         "assets_skipped": assets.get("skipped"),
         "shots": summary.get("shots"),
         "steps": {
@@ -69,22 +99,31 @@ def run_row(run: Any) -> dict[str, Any]:
 
 def runs_table(rows: list[dict[str, Any]], console: Console) -> None:
     out = Table(title="runs")
-    for column in ("run", "job", "status", "started", "seconds", "ok", "failed", "skipped", "shots", "error"):
+    columns = ("run", "job", "status", "started", "seconds", "ok", "damaged", "failed", "skipped", "shots")
+    for column in (*columns, "error"):
         out.add_column(column, overflow="fold")
     for row in rows:
         out.add_row(
             row["run_id"],
             row["job"],
-            row["status"],
+            _run_status(row),
             f"{row['started_at']:%Y-%m-%d %H:%M:%S}",
             _cell(row["seconds"]),
             _cell(row["assets_ok"]),
+            _cell(row["assets_damaged"]),
             _cell(row["assets_failed"]),
             _cell(row["assets_skipped"]),
             _cell(row["shots"]),
             _cell(row["error"]),
         )
     console.print(out)
+
+
+def _run_status(row: dict[str, Any]) -> str:
+    """A run's status as history shows it: a run that completed with problems says so."""
+    if row["status"] == "succeeded" and row.get("outcome") == "problems":
+        return "completed with problems"
+    return row["status"]
 
 
 def remasters_table(outputs: list[dict[str, Any]], console: Console) -> None:
@@ -115,15 +154,9 @@ def audit_line(audit: dict[str, Any], console: Console) -> None:
 def hits_table(hits: list[dict[str, Any]], console: Console, *, title: str | None = None) -> None:
     """Search hits as a person reads them: which file, when, what is in it, how close."""
     out = Table(title=title)
-    for column, justify in (
-        ("shot", "left"),
-        ("file", "left"),
-        ("time", "right"),
-        ("score", "right"),
-        ("caption", "left"),
-        ("copies", "right"),
-    ):
-        out.add_column(column, justify=justify, overflow="fold")
+    right = ("time", "score", "copies")
+    for column in ("shot", "file", "time", "score", "caption", "copies"):
+        out.add_column(column, justify="right" if column in right else "left", overflow="fold")
     for hit in hits:
         name = hit["uri"].rstrip("/").rsplit("/", 1)[-1]
         out.add_row(

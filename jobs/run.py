@@ -47,6 +47,18 @@ class StageClock:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
+OUTCOMES_OF_RUNS = {
+    "ok": "every asset read decoded whole and every output was made",
+    "problems": "the run completed, but some assets failed or are damaged, or some outputs failed",
+}
+"""A completed run's `outcome` in its summary (a run that raised has none: its status is failed)."""
+
+
+def run_outcome(failed: int, damaged: int, outputs_failed: int) -> str:
+    """'ok' when nothing failed and nothing is damaged, else 'problems'."""
+    return "problems" if failed or damaged or outputs_failed else "ok"
+
+
 def run_job(spec: JobSpec, *, settings: Settings | None = None) -> dict[str, Any]:
     """Run the job once and return its summary. Holds the job's lock throughout (a second
     run of the same job refuses to start), and records the run as failed if it raises."""
@@ -66,10 +78,13 @@ def run_job(spec: JobSpec, *, settings: Settings | None = None) -> dict[str, Any
                 raise
             state.finish_run(run_id, "succeeded", summary=summary)
             log.info(
-                "run succeeded: %s assets ok, %s failed, %s skipped, %s shots",
+                "run %s: %s assets ok, %s damaged, %s failed, %s skipped, %s outputs failed, %s shots",
+                "succeeded" if summary["outcome"] == "ok" else "completed with problems",
                 summary["assets"]["ok"],
+                summary["assets"]["damaged"],
                 summary["assets"]["failed"],
                 summary["assets"]["skipped"],
+                summary["outputs"]["failed"],
                 summary["shots"],
             )
     return summary
@@ -170,16 +185,26 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
     outcomes = tables[OUTCOMES].to_pylist() if OUTCOMES in tables else []
     failed = [{"uri": a["uri"], "error": a["error"]} for a in outcomes if a["status"] == "failed"]
     failed += [{"uri": a["uri"], "error": a["error"]} for a in unreadable if a["asset_id"] not in staged]
+    damaged = [{"uri": a["uri"], "error": a["error"]} for a in outcomes if a["status"] == "damaged"]
+    remasters = tables["remasters"].to_pylist() if "remasters" in tables else []
+    outputs_failed = [
+        {"uri": r["source_uri"], "kind": r["kind"], "error": r["error"]}
+        for r in remasters
+        if r["status"] == "failed"
+    ]
     return {
         "run_id": run_id,
         "job": spec.name,
         "pipeline_version": version,
+        "outcome": run_outcome(len(failed), len(damaged), len(outputs_failed)),
         "assets": {
             "ok": sum(a["status"] == "ok" for a in outcomes),
+            "damaged": len(damaged),
             "failed": len(failed),
             "skipped": len(settled),
             "resumed": len(adopted),
         },
+        "outputs": {"ok": sum(r["status"] == "ok" for r in remasters), "failed": len(outputs_failed)},
         "shots": tables["shots"].num_rows if "shots" in tables else spooler.shots,
         "seconds": {
             **{k: round(v, 3) for k, v in clock.seconds.items()},
@@ -187,6 +212,8 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             "total": round(time.perf_counter() - started, 3),
         },
         "failed": failed,
+        "damaged": damaged,
+        "outputs_failed": outputs_failed,
         "indexes": {v.space: {"snapshot_id": v.snapshot_id, "vectors": v.count} for v in indexes},
         "audit": audit,
         "remasters": tables["remasters"].drop_columns(["run_id", "pipeline_version"]).to_pylist()

@@ -114,4 +114,8 @@ def test_every_bad_file_is_failed_with_a_reason_or_processed(ray_session, settin
     assert "huge.mp4" in assets["huge.mp4"]["error"] or "60000" in assets["huge.mp4"]["error"]
     vfr = assets["vfr.mp4"]
     assert vfr["frame_count"] == 60 or vfr["duration_s"] > 1.5
-    assert summary["assets"]["ok"] + summary["assets"]["failed"] == len(expected)
+    counted = summary["assets"]["ok"] + summary["assets"]["damaged"] + summary["assets"]["failed"]
+    assert counted == len(expected)
+    damaged = sorted(name for name, row in assets.items() if row["status"] == "damaged")
+    assert sorted(Path(d["uri"]).name for d in summary["damaged"]) == damaged
+    assert summary["outcome"] == "problems"  # files failed: the run says so

@@ -43,7 +43,7 @@ def test_a_remaster_only_run_leaves_the_description_alone(described: dict, tmp_p
     stages = only_stages(remaster={"restore": "off", "upscale": 1, "out": str(tmp_path / "out")})
     spec = parse_spec({"name": "remaster", "source": {"uri": str(described["source"])}, "stages": stages})
     summary = run_job(spec)
-    assert summary["assets"] == {"ok": 2, "failed": 0, "skipped": 0, "resumed": 0}
+    assert summary["assets"] == {"ok": 2, "damaged": 0, "failed": 0, "skipped": 0, "resumed": 0}
     assert "segment (busy)" not in summary["seconds"]  # nothing was decoded to describe it again
     assert rows(settings, SHOTS) == shots and rows(settings, TAGS) == tags
     assert rows(settings, "SELECT asset_id, run_id, shot_count FROM assets ORDER BY asset_id") == assets

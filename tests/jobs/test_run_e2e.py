@@ -49,7 +49,9 @@ def count(settings: Settings, query: str) -> int:
 
 def test_a_run_catalogs_good_footage_and_records_bad_files(archive: dict) -> None:
     summary, settings = archive["summary"], archive["settings"]
-    assert summary["assets"] == {"ok": 2, "failed": 3, "skipped": 0, "resumed": 0}, summary["failed"]
+    expected = {"ok": 2, "damaged": 0, "failed": 3, "skipped": 0, "resumed": 0}
+    assert summary["assets"] == expected, summary["failed"]
+    assert summary["outcome"] == "problems"  # three files failed: the run completed, and says so
     assets = {Path(r["uri"]).name: r for r in sql(open_catalog(settings), "SELECT * FROM assets").to_pylist()}
     assert set(assets) == {"bigbuckbunny.mp4", "bikes.mp4", "empty.mp4", "truncated.mp4", "noise.mp4"}
     for name in ("empty.mp4", "truncated.mp4", "noise.mp4"):
@@ -128,9 +130,10 @@ def test_a_second_run_skips_everything_and_adds_no_rows(archive: dict) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARCHIVIST_HOME", settings.home)
         again = run_job(default_spec(str(archive["footage"])))
-        assert again["assets"] == {"ok": 0, "failed": 0, "skipped": 5, "resumed": 0}
+        assert again["assets"] == {"ok": 0, "damaged": 0, "failed": 0, "skipped": 5, "resumed": 0}
+        assert again["outcome"] == "ok"
         retried = run_job(default_spec(str(archive["footage"])).model_copy(update={"retry_failed": True}))
-    assert retried["assets"] == {"ok": 0, "failed": 3, "skipped": 2, "resumed": 0}
+    assert retried["assets"] == {"ok": 0, "damaged": 0, "failed": 3, "skipped": 2, "resumed": 0}
     assert {t: count(settings, f"SELECT count(*) FROM {t}") for t in tables} == before
 
 
@@ -160,6 +163,7 @@ def test_cli_run_prints_a_json_summary_and_names_a_missing_folder(
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["assets"]["ok"] == 1 and summary["run_id"] and "segment (busy)" in summary["seconds"]
+    assert summary["outcome"] == "ok" and summary["assets"]["damaged"] == 0
     result = runner.invoke(app, ["run", str(footage / "missing")])
     assert result.exit_code == 2 and "missing" in result.stderr and "does not exist" in result.stderr
     assert os.environ.get("ARCHIVIST_HOME") == str(home)
