@@ -149,6 +149,8 @@ class StateStore:
     ) -> None:
         with Session(self.engine) as session, session.begin():
             run = session.get(Run, run_id)
+            if run is None:
+                raise KeyError(f"no run {run_id!r} to finish")
             run.status, run.error, run.summary, run.finished_at = status, error, summary, utcnow()
 
     def run(self, run_id: str) -> Run | None:
@@ -233,7 +235,7 @@ class StateStore:
                 or_(AssetState.run_id == for_run, Run.status.is_(None), Run.status != "running")
             )
         with Session(self.engine) as session:
-            return {asset_id: uri for asset_id, uri in session.execute(query)}
+            return {asset_id: uri for asset_id, uri in session.execute(query) if uri is not None}
 
     def settle(self, run_id: str, pipeline_version: str, assets: Iterable[dict[str, Any]]) -> None:
         """Record assets as finished; called only after their rows are committed."""

@@ -61,7 +61,9 @@ class Gate:
 
     def is_token(self, typed: str) -> bool:
         token = self.access.token
-        return bool(token) and hmac.compare_digest(typed.encode(), token.encode())
+        if not token:
+            return False
+        return hmac.compare_digest(typed.encode(), token.encode())
 
     def open_session(self, request: Request, response: Response) -> None:
         """Give the browser the session cookie (only after `is_token`)."""

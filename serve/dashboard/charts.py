@@ -59,7 +59,8 @@ def _horizontal_bars(
     }
     if text:
         bars.update(text=list(text)[::-1], textposition="auto")
-    return {"data": [bars], "layout": {**LAYOUT, "margin": {**LAYOUT["margin"], "l": 90}, "xaxis": xaxis}}
+    margin: dict[str, Any] = {**LAYOUT["margin"], "l": 90}  # type: ignore[dict-item]
+    return {"data": [bars], "layout": {**LAYOUT, "margin": margin, "xaxis": xaxis}}
 
 
 def step_names(runs: Sequence[Mapping[str, Any]]) -> list[str]:

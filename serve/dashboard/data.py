@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import BooleanExpression, EqualTo
 
 from catalog.iceberg import read, table
 from catalog.settings import Settings
@@ -233,7 +233,7 @@ class DashboardData:
             self.catalog,
             "transcripts",
             columns=("start_s", "end_s", "text", "language"),
-            row_filter=EqualTo("asset_id", asset_id),
+            row_filter=_equal("asset_id", asset_id),
         ).to_pylist()
         return sorted(
             (r for r in rows if (r["end_s"] or 0) > start and (r["start_s"] or 0) < end and r["text"]),
@@ -242,7 +242,7 @@ class DashboardData:
 
     def qc_record(self, asset_id: str) -> dict[str, Any] | None:
         """The asset's preservation QC record (the `qc` table), None where the qc stage has not run."""
-        rows = read(self.catalog, "qc", row_filter=EqualTo("asset_id", asset_id)).to_pylist()
+        rows = read(self.catalog, "qc", row_filter=_equal("asset_id", asset_id)).to_pylist()
         return rows[0] if rows else None
 
     def users(self, state: EngineState) -> list[tuple[str, int]]:
@@ -315,12 +315,15 @@ class DashboardData:
                 self.catalog,
                 "tags",
                 columns=("shot_id", "label"),
-                row_filter=EqualTo("kind", "text"),
+                row_filter=_equal("kind", "text"),
                 snapshot_id=snapshot,
             )
             shots = np.fromiter((view.row_of.get(s, -1) for s in rows["shot_id"].to_pylist()), np.int64)
             labels = np.asarray([str(v) for v in rows["label"].to_pylist()], dtype=object)
-            names, label_of = np.unique(labels, return_inverse=True) if len(labels) else ([], labels)
+            names: Any = []
+            label_of: Any = labels
+            if len(labels):
+                names, label_of = np.unique(labels, return_inverse=True)
             known = shots >= 0
             return ScreenText([str(n) for n in names], shots[known], np.asarray(label_of)[known])
 
@@ -366,6 +369,12 @@ class DashboardData:
     def segmented(self, view: CatalogView) -> int:
         """Assets with shots."""
         return len(np.unique(view.shot_asset[view.shot_asset >= 0]))
+
+
+def _equal(column: str, value: str) -> BooleanExpression:
+    """column = value, as a scan's row filter (pyiceberg's positional constructor, which the
+    pydantic plugin of mypy does not see)."""
+    return EqualTo(column, value)  # type: ignore[call-arg, misc]
 
 
 def read_at(catalog: SqlCatalog, name: str, columns: tuple[str, ...], snapshot_id: int | None) -> pa.Table:
