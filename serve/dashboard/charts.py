@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-STATUS_COLOURS = {"ok": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "succeeded": "#2e7d32"}
+STATUS_COLOURS = {
+    "ok": "#2e7d32",
+    "damaged": "#e65100",
+    "failed": "#c62828",
+    "running": "#1565c0",
+    "succeeded": "#2e7d32",
+}
 LAYOUT = {
     "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
     "height": 280,

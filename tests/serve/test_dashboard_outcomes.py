@@ -135,7 +135,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     engine = QueryEngine(settings, encode_text=FakeText(), embed_image=fake_image("car"))
     client = TestClient(create_app(settings, engine=engine))
-    return {"client": client, "ids": ids, "problems": problems, "clean": clean}
+    return {"client": client, "ids": ids, "problems": problems, "clean": clean, "settings": settings}
 
 
 def text_of(response) -> str:
@@ -195,6 +195,23 @@ def test_the_shot_page_shows_its_assets_qc_record(archive: dict) -> None:
     assert '<dd class="bad" data-qc="frames">' in response.text  # frames missing are marked
     other = archive["client"].get(f"/dashboard/shots/{archive['ids'][5]}")  # reel-c: no QC ran
     assert 'id="no-qc"' in other.text and "Codec prores" not in text_of(other)
+
+
+def test_the_overview_counts_the_last_runs_damaged_assets(archive: dict) -> None:
+    store = StateStore(archive["settings"].catalog_url_resolved)
+    last = store.start_run("tapes", {}, "p1")
+    store.finish_run(
+        last,
+        "succeeded",
+        summary={
+            "outcome": "problems",
+            "assets": {"ok": 2, "damaged": 3, "failed": 0, "skipped": 0},
+            "shots": 4,
+        },
+    )
+    text = text_of(archive["client"].get("/dashboard"))
+    assert f"tapes · {last} succeeded with problems" in text
+    assert "Assets: 2 catalogued, 3 damaged, 0 failed" in text
 
 
 def test_qc_panel_of_no_record_is_none_and_a_clean_record_flags_nothing() -> None:
