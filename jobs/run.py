@@ -149,7 +149,7 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             _process(_plan(todo, enabled, settings, catalog, source_options), spooler)
         per_asset = {s.name for s in stages if s.level == "asset" and not s.fans_out}
         for part, seconds in spooler.busy.items():
-            failures = spooler.failed if part == "segment" else 0
+            failures = {"segment": spooler.failed, "remaster": spooler.outputs_failed}.get(part, 0)
             rows = len(todo) if part in per_asset else spooler.shots
             _record_step(state, run_id, part, rows=rows, failures=failures, seconds=seconds)
 
