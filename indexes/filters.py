@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from catalog.query import QueryError
 from catalog.schema import OBJECT_TAG, ONSCREEN_TEXT_TAG, TAG_KINDS
@@ -75,18 +75,6 @@ class Filters(BaseModel):
                     raise ValueError(f"a label is 1 to {MAX_LABEL_CHARS} characters")
             return tuple(dict.fromkeys(label.strip().lower() for label in value))
         return value
-
-    @model_validator(mode="after")
-    def _ranges(self) -> Filters:
-        if (
-            self.min_duration is not None
-            and self.max_duration is not None
-            and self.min_duration > self.max_duration
-        ):
-            raise ValueError("min_duration is larger than max_duration")
-        if self.after is not None and self.before is not None and self.after >= self.before:
-            raise ValueError("after must be earlier than before")
-        return self
 
     @classmethod
     def names(cls) -> list[str]:

@@ -88,7 +88,8 @@ def create_app(
     )
     add_error_handlers(app)
     add_middleware(app, metrics)
-    reads = [Depends(access.read)]
+    # Open reads declare no credentials, so the OpenAPI document says what this deployment wants.
+    reads = [] if access.open_reads else [Depends(access.read)]
     add_search_routes(app, engine, reads)
     add_catalog_routes(app, engine, reads)
     add_media_routes(app, settings, engine, reads)
@@ -129,15 +130,26 @@ def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]
     def search_text(
         filters: Annotated[Filters, Depends(filters_except("q", "top", "fold"))],
         q: Annotated[
-            str, Query(description=f"words to search for (at most {MAX_QUERY_CHARS} characters)")
-        ] = "",
+            str,
+            Query(
+                description=f"words to search for (at most {MAX_QUERY_CHARS} characters)",
+                min_length=1,
+                max_length=MAX_QUERY_CHARS,
+                pattern=r"\S",  # not only blanks
+            ),
+        ],
         top: Top = 10,
         fold: Fold = True,
     ) -> Any:
         """Shots whose descriptions or pictures match the words (text and concept spaces, fused)."""
         return _result(engine.by_text(q, top=top, filters=filters, fold=fold))
 
-    @app.post("/search", response_model=schemas.SearchResponse, dependencies=reads, openapi_extra=filter_docs)
+    @app.post(
+        "/search",
+        response_model=schemas.SearchResponse,
+        dependencies=reads,
+        openapi_extra={**filter_docs, "requestBody": schemas.EXAMPLE_BODY},
+    )
     def search_by_example(
         filters: Annotated[Filters, Depends(filters_except("top", "fold"))],
         image: Annotated[UploadFile | None, File(description="a JPEG, PNG or WebP picture")] = None,

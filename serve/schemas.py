@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from indexes.defaults import DIVERSITY_HELP, FAIRNESS_HELP
-from indexes.filters import LABEL_FIELDS, Filters
+from indexes.filters import LABEL_FIELDS, MAX_LABEL_CHARS, MAX_LABELS, Filters
 from indexes.query import Hit
 
 SHOT_ID = r"^[0-9a-f]{32}$"
@@ -140,14 +140,51 @@ class Health(BaseModel):
     shots: int
 
 
+EXAMPLE_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "properties": {
+                            "image": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "a JPEG, PNG or WebP picture",
+                            }
+                        },
+                        "required": ["image"],
+                        "additionalProperties": False,
+                    },
+                    {
+                        "type": "object",
+                        "properties": {
+                            "shot_id": {"type": "string", "description": "a shot to find others like"}
+                        },
+                        "required": ["shot_id"],
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+            "encoding": {"image": {"contentType": "image/jpeg, image/png, image/webp"}},
+        }
+    },
+}
+"""POST /search's body as it is checked: exactly one of a picture or a shot id (FastAPI, which
+reads the two as optional form fields, cannot say so itself)."""
+
+
 def filter_parameters() -> list[dict[str, Any]]:
     """The filters as OpenAPI query parameters: they are parsed from the raw query (so that an
     unknown one is refused, not ignored), which FastAPI cannot see to document."""
     parameters = []
     for name, info in Filters.model_fields.items():
         schema = TypeAdapter(info.rebuild_annotation()).json_schema()
-        if name in LABEL_FIELDS:
-            schema = {"type": "array", "items": {"type": "string"}}
+        if name in LABEL_FIELDS:  # as the validator takes them: a non-blank label, a bounded list
+            label = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_CHARS, "pattern": r"\S"}
+            schema = {"type": "array", "items": label, "maxItems": MAX_LABELS}
         parameters.append(
             {
                 "name": info.alias or name,
