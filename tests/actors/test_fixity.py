@@ -66,7 +66,9 @@ def test_a_changed_master_names_its_changed_frames_and_fails_its_crcs(tmp_path: 
     found = frame_checksums(str(damaged))
     assert found.slice_crcs_verified is False
     problems = differing_frames(recorded, found.frames)
-    assert problems and all("differs from its recorded checksum" in p or "frames decoded" in p for p in problems)
+    assert problems and all(
+        "differs from its recorded checksum" in p or "frames decoded" in p for p in problems
+    )
     assert len(problems) < 8  # the frames around the damage, not all of them
 
 
@@ -83,7 +85,10 @@ def test_a_policy_the_master_fails_publishes_nothing(tmp_path: Path) -> None:
     impossible = [*MASTER_POLICY, PolicyRule(field="bit_depth", at_least=16, note="16-bit masters only")]
     rows = remaster(tmp_path, master_policy=impossible)
     assert [r["status"] for r in rows] == ["failed"]
-    assert "the master fails its policy: bit_depth is 8, not at least 16 (16-bit masters only)" in rows[0]["error"]
+    assert (
+        "the master fails its policy: bit_depth is 8, not at least 16 (16-bit masters only)"
+        in rows[0]["error"]
+    )
     assert not (tmp_path / "out" / "tape").exists() or not any((tmp_path / "out" / "tape").iterdir())
 
 
