@@ -28,8 +28,9 @@ def test_archivist_remaster_writes_masters_access_copies_and_rows(
     (source / "broken.mp4").write_bytes(b"\x00" * 5000)
     out = tmp_path / "outputs"
     result = CliRunner().invoke(app, ["remaster", str(source), "--out", str(out), "--upscale", "2", "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # completed, but broken.mp4 failed: the status says so
     summary = json.loads(result.stdout)
+    assert summary["outcome"] == "problems" and summary["assets"]["failed"] == 1
     outputs = {(Path(r["source_uri"]).name, r["kind"]): r for r in summary["remasters"]}
     master, access = outputs[("tape.mp4", "master")], outputs[("tape.mp4", "access")]
     assert outputs[("broken.mp4", None)]["status"] == "failed"
