@@ -152,7 +152,16 @@ def _run_and_report(spec: JobSpec, as_json: bool) -> dict[str, Any]:
 
     if as_json:
         with _stdout_kept_for_json() as write:
-            summary = run_job(spec)
+            try:
+                summary = run_job(spec)
+            except Exception as exc:  # still one document: what went wrong (the status says 2 or 1)
+                write(
+                    json.dumps(
+                        {"job": spec.name, "outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
+                    )
+                )
+                write("\n")
+                raise
             write(json.dumps(summary, indent=2, default=str) + "\n")
         return summary
     summary = run_job(spec)

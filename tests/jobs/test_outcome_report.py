@@ -114,3 +114,26 @@ def test_json_stdout_holds_only_the_document_whatever_writes_to_fd_1() -> None:
     assert json.loads(done.stdout.split("\n", 1)[1]) == {"run_id": "r1", "outcome": "problems"}
     for noise in ("a third-party print", "a C library", "a child process", "after the run"):
         assert noise in done.stderr and noise not in done.stdout, noise
+
+
+def test_a_json_run_that_crashes_still_writes_one_document_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    import jobs.run
+    from jobs.cli import app
+
+    def crash(spec, **_):
+        print("noise from the run")
+        raise RuntimeError("the cluster went away")
+
+    monkeypatch.setattr(jobs.run, "run_job", crash)
+    (tmp_path / "footage").mkdir()
+    result = CliRunner(env={"ARCHIVIST_HOME": str(tmp_path / "home")}).invoke(
+        app, ["run", str(tmp_path / "footage"), "--json"]
+    )
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["outcome"] == "error" and document["error"] == "RuntimeError: the cluster went away"
+    assert "noise from the run" in result.stderr
