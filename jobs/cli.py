@@ -6,7 +6,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from functools import wraps
 from pathlib import Path
@@ -144,39 +144,42 @@ def _stdout_kept_for_json() -> Iterator[Callable[[str], None]]:
         yield write
 
 
-def _run_and_report(spec: JobSpec, as_json: bool) -> dict[str, Any]:
-    """Run the job and show its summary: tables and a last line saying how it went, or (with
-    `--json`) one JSON document alone on standard output."""
+def _run_and_report(specs: Sequence[JobSpec], as_json: bool) -> list[dict[str, Any]]:
+    """Run the jobs one after another and show each summary: tables and a last line saying how
+    it went, or (with `--json`) one JSON document alone on standard output: the summary of a
+    single run, `{"runs": [...]}` for several."""
     from jobs import report
     from jobs.run import run_job
 
     if as_json:
+        summaries: list[dict[str, Any]] = []
         with _stdout_kept_for_json() as write:
-            try:
-                summary = run_job(spec)
-            except Exception as exc:  # still one document: what went wrong (the status says 2 or 1)
-                write(
-                    json.dumps(
-                        {"job": spec.name, "outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
-                    )
-                )
-                write("\n")
-                raise
-            write(json.dumps(summary, indent=2, default=str) + "\n")
-        return summary
-    summary = run_job(spec)
-    report.run_summary(summary, out)
-    if summary["remasters"]:
-        report.remasters_table(summary["remasters"], out)
-    if summary.get("audit"):
-        report.audit_line(summary["audit"], out)
-    report.outcome_line(summary, out)
-    return summary
+            for spec in specs:
+                try:
+                    summaries.append(run_job(spec))
+                except Exception as exc:  # still one document: what went wrong (the status says 2 or 1)
+                    failed = {"job": spec.name, "outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
+                    write(json.dumps(failed if len(specs) == 1 else {"runs": [*summaries, failed]}) + "\n")
+                    raise
+            document = summaries[0] if len(specs) == 1 else {"runs": summaries}
+            write(json.dumps(document, indent=2, default=str) + "\n")
+        return summaries
+    summaries = []
+    for spec in specs:
+        summary = run_job(spec)
+        report.run_summary(summary, out)
+        if summary["remasters"]:
+            report.remasters_table(summary["remasters"], out)
+        if summary.get("audit"):
+            report.audit_line(summary["audit"], out)
+        report.outcome_line(summary, out)
+        summaries.append(summary)
+    return summaries
 
 
-def _exit_for(summary: dict[str, Any]) -> None:
-    """Exit status 3 for a run that completed with failed or damaged assets or failed outputs."""
-    if summary.get("outcome") != "ok":
+def _exit_for(summaries: list[dict[str, Any]]) -> None:
+    """Exit status 3 where a run completed with failed or damaged assets or failed outputs."""
+    if any(summary.get("outcome") != "ok" for summary in summaries):
         raise typer.Exit(EXIT_PROBLEMS)
 
 
@@ -204,7 +207,7 @@ def run(
     spec = _spec_for(target)
     if retry_failed:
         spec = spec.model_copy(update={"retry_failed": True})
-    _exit_for(_run_and_report(spec, as_json))
+    _exit_for(_run_and_report([spec], as_json))
 
 
 @app.command()
@@ -218,7 +221,6 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         {"name": "demo", "source": {"uri": str(sample_folder()), "include": list(DEMO_FILES)}},
         origin="archivist demo",
     )
-    _run_and_report(describe, as_json)
     # Upscaling 720p footage on a CPU takes long; the 640x272 clip shows it in a minute or two.
     # Only the remaster stage runs: the clip's shots and tags from the first run stay as they are.
     remaster = parse_spec(
@@ -230,8 +232,9 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         },
         origin="archivist demo",
     )
-    _run_and_report(remaster, as_json)
+    summaries = _run_and_report([describe, remaster], as_json)
     if as_json:
+        _exit_for(summaries)
         return
     from catalog.iceberg import open_catalog
     from catalog.query import sql as run_sql
@@ -255,6 +258,9 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         out,
         title="the catalog now",
     )
+    for summary in summaries:  # the demo ends saying how its runs went, as each run does
+        report.outcome_line(summary, out)
+    _exit_for(summaries)
 
 
 @app.command()
@@ -273,7 +279,6 @@ def remaster(
     Exit status: 0 every output made; 3 the run completed, but assets failed or are damaged, or
     outputs failed; 2 a usage error (nothing ran); 1 the run crashed.
     """
-    from jobs import report
     from jobs.spec import only_stages, parse_spec
 
     # Only the remaster stage runs: a commit replaces what the run's stages own, so the
@@ -283,16 +288,7 @@ def remaster(
         {"name": "remaster", "source": {"uri": target}, "stages": only_stages(remaster=remaster)},
         origin="archivist remaster",
     )
-    if as_json:
-        _exit_for(_run_and_report(spec, as_json=True))
-        return
-    from jobs.run import run_job
-
-    summary = run_job(spec)
-    report.run_summary(summary, out)
-    report.remasters_table(summary["remasters"], out)
-    report.outcome_line(summary, out)
-    _exit_for(summary)
+    _exit_for(_run_and_report([spec], as_json))
 
 
 @app.command()
@@ -354,13 +350,18 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL over the tables assets, shots, tags, embeddings, …")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     as_csv: Annotated[bool, typer.Option("--csv")] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="the catalog as a run left it (its id) or as it stood at an ISO time"),
+    ] = None,
 ) -> None:
-    """Query the catalog's current snapshot with DuckDB."""
+    """Query the catalog with DuckDB: every table at the latest catalog version (the whole of
+    the last completed run's commits), or at an earlier one."""
     from catalog.iceberg import open_catalog
     from catalog.query import sql as run_sql
     from jobs import report
 
-    rows = run_sql(open_catalog(Settings()), query)
+    rows = run_sql(open_catalog(Settings()), query, as_of=as_of)
     if as_json:
         print(report.as_json(rows))
     elif as_csv:

@@ -115,3 +115,21 @@ def test_readers_during_concurrent_commits_never_see_a_mixed_state(settings: Set
     assert reads[0] > 5, "the reader should have read while the writers committed"
     assert mixed == [], f"{len(mixed)} of {reads[0]} reads saw a mixed state"
     assert sql(catalog, "SELECT count(*) AS n FROM shots")["n"][0].as_py() == 14
+
+
+def test_archivist_sql_as_of_names_what_it_cannot_find(settings: Settings) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    catalog = open_catalog(settings)
+    commit_tables(catalog, tables("a", 2, "r1"), SEGMENT, ["a"], run_id="r1")
+    commit_tables(catalog, tables("a", 3, "r2"), SEGMENT, ["a"], run_id="r2")
+    runner = CliRunner()
+    result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM shots", "--json", "--as-of", "r1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"n": 2}]
+    result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM shots", "--as-of", "r9"])
+    assert result.exit_code == 2 and "'r9' is neither a run that committed nor an ISO time" in result.stderr
