@@ -15,6 +15,7 @@ from fastapi import Request, Response
 from starlette.exceptions import HTTPException
 
 from serve.auth import Access, AuthError, Credentials
+from serve.dashboard.throttle import LoginThrottle
 from serve.dashboard.urls import PREFIX, login_url
 
 COOKIE = "archivist_dashboard"
@@ -29,8 +30,9 @@ class Gate:
     """The dashboard's two dependencies: pages (which send a browser to the login form) and media
     (which answer 401, as an `<img>` cannot follow a login); and the login that opens both."""
 
-    def __init__(self, access: Access) -> None:
+    def __init__(self, access: Access, throttle: LoginThrottle | None = None) -> None:
         self.access = access
+        self.throttle = throttle or LoginThrottle()
 
     @property
     def open(self) -> bool:

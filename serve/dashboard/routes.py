@@ -257,9 +257,22 @@ def add_login_routes(router: APIRouter, gate: Gate, pages: Pages) -> None:
     ) -> Response:
         if gate.open:
             return RedirectResponse(safe_next(next), status_code=303)
+        client = request.client.host if request.client else "unknown"
+        wait = gate.throttle.retry_after(client)
+        if wait is not None:
+            context = {
+                "page": "",
+                "next": safe_next(next),
+                "error": f"too many attempts: try again in {wait} s",
+            }
+            page = pages.render(request, "login.html", context, 429)
+            page.headers["retry-after"] = str(wait)
+            return page
         if not gate.is_token(token):
+            gate.throttle.failed(client)
             context = {"page": "", "next": safe_next(next), "error": "that is not this service's token"}
             return pages.render(request, "login.html", context, 403)
+        gate.throttle.succeeded(client)
         response = RedirectResponse(safe_next(next), status_code=303)
         gate.open_session(request, response)
         return response

@@ -437,3 +437,35 @@ def test_a_catalog_with_shots_but_no_keyframes_shows_placeholders(tmp_path: Path
     client = TestClient(create_app(settings, engine=QueryEngine(settings)))
     response = client.get("/dashboard/explore")
     assert "1 of 1 shots" in text_of(response) and "no keyframe" in response.text
+
+
+def test_login_attempts_are_limited_per_client(archive) -> None:
+    settings = archive["settings"]
+    engine = QueryEngine(settings, encode_text=FakeText(), embed_image=fake_image("car"))
+    client = TestClient(create_app(settings, host="10.1.2.3", engine=engine))
+    guesses = [client.post("/dashboard/login", data={"token": f"guess{i}"}) for i in range(5)]
+    assert [g.status_code for g in guesses] == [403] * 5
+    locked = client.post("/dashboard/login", data={"token": TOKEN}, follow_redirects=False)
+    assert locked.status_code == 429 and "too many attempts: try again in" in text_of(locked)
+    assert 1 <= int(locked.headers["retry-after"]) <= 60
+    assert "archivist_dashboard" not in client.cookies  # not even the right token, until it is over
+
+
+def test_the_throttle_forgets_old_failures_and_bounds_its_memory() -> None:
+    from serve.dashboard.throttle import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=3, window=60, max_clients=100, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 60 and throttle.retry_after("10.0.0.2") is None
+    now[0] = 45.0
+    assert throttle.retry_after("10.0.0.1") == 15
+    now[0] = 61.0
+    assert throttle.retry_after("10.0.0.1") is None  # the failures left the window
+    for i in range(1000):
+        throttle.failed(f"flood-{i}")
+    assert len(throttle._failures) == 100
+    throttle.failed("10.0.0.3")
+    throttle.succeeded("10.0.0.3")
+    assert "10.0.0.3" not in throttle._failures
