@@ -54,10 +54,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import queue
-import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +67,10 @@ import pyarrow.compute as pc
 from av.video.reformatter import VideoReformatter
 from pydantic import Field
 
+from actors.demux import MAX_BAD_PACKETS, PacketReader, Prefetch, explain
+from actors.keyframe import KeyframeCandidate, KeyframePicker
 from actors.probe import MediaError, describe, open_media, video_stream
+from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
 from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams
 from catalog.rows import first_per_asset
 from catalog.schema import ASSET_PROBE, ASSET_REF, ASSETS, SEGMENT_OUTPUT, SHOT, SHOTS, shot_id
@@ -77,8 +78,7 @@ from catalog.storage import write_atomic
 
 log = logging.getLogger(__name__)
 
-MAX_BAD_PACKETS = 50
-"""Consecutive undecodable packets after which a file is considered to end there."""
+__all__ = ["MAX_BAD_PACKETS", "SegmentParams", "Segmenter"]
 
 _THUMB_W = 40  # width of the luma thumbnail compared for structure
 _FLAT_STD = 6.0  # a frame whose every channel varies less than this (0..255) is flat
@@ -88,26 +88,6 @@ _DARK_V = 40  # pixels darker than this carry no reliable colour
 _CANDIDATE_BYTES = 128 * 2**20  # decoded frames kept as keyframe candidates, at most
 _PREFETCH_BYTES = 64 * 2**20  # decoded frames waiting for analysis, at most
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-
-
-@dataclass(slots=True)
-class _Frame:
-    """What is kept of one analysed frame while boundaries near it may still move."""
-
-    idx: int
-    pts: int | None
-    thumb: np.ndarray  # float32 luma thumbnail, flattened
-    unit: np.ndarray  # thumb, zero-mean and unit-norm
-    hist: np.ndarray  # hue x saturation histogram of the non-dark pixels, sums to 1 (or 0)
-    mu: float  # mean luma
-    sd: float  # std of luma
-    flat: bool
-    sharp: float
-    noise: float
-    sat: float
-    black: bool
-    mono: bool
-    s: float = 0.0  # distance to the previous frame
 
 
 @dataclass(slots=True)
@@ -124,7 +104,7 @@ class _Stats:
     flat: int = 0
     mono: int = 0
 
-    def add(self, f: _Frame, sign: int = 1) -> None:
+    def add(self, f: ShotFrame, sign: int = 1) -> None:
         self.n += sign
         self.sharp += sign * f.sharp
         self.bright += sign * f.mu
@@ -140,112 +120,13 @@ class _Stats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-class _Candidate:
-    """A keyframe candidate: the decoded frame itself until memory asks for a small copy."""
-
-    __slots__ = ("frame", "idx", "image", "score")
-
-    def __init__(self, idx: int, score: float, frame: av.VideoFrame) -> None:
-        self.idx, self.score, self.frame = idx, score, frame
-        self.image: np.ndarray | None = None
-
-
-@dataclass(slots=True)
-class _Bin:
-    first: int
-    last: int
-    best: _Candidate
-
-
-class _Picker:
-    """Keeps the sharpest frame of each of at most ``capacity`` consecutive runs of a shot.
-
-    Runs double in length when they are all full, so a shot of any length is covered evenly by
-    a few candidates and the keyframe can be chosen near its middle once its end is known.
-    Methods return the candidates they let go of, so their decoded frames can be released.
-    """
-
-    def __init__(self, capacity: int = 8, size: int = 1) -> None:
-        self.capacity, self.size = capacity, size
-        self.bins: list[_Bin] = []
-
-    def add(self, cand: _Candidate) -> list[_Candidate]:
-        last = self.bins[-1] if self.bins else None
-        if last is not None and last.last - last.first + 1 < self.size:
-            last.last = cand.idx
-            if cand.score > last.best.score:
-                old, last.best = last.best, cand
-                return [old]
-            return [cand]
-        self.bins.append(_Bin(cand.idx, cand.idx, cand))
-        return self._shrink()
-
-    def _shrink(self) -> list[_Candidate]:
-        # Pair all bins but the newest (still filling), keeping the sharper of each pair.
-        released: list[_Candidate] = []
-        while len(self.bins) > self.capacity:
-            head, newest = self.bins[:-1], self.bins[-1]
-            merged: list[_Bin] = []
-            for a, b in zip(head[0::2], head[1::2], strict=False):
-                keep, drop = (a.best, b.best) if a.best.score >= b.best.score else (b.best, a.best)
-                merged.append(_Bin(a.first, b.last, keep))
-                released.append(drop)
-            if len(head) % 2:
-                merged.append(head[-1])
-            self.bins = [*merged, newest]
-            self.size *= 2
-        return released
-
-    def split(self, at: int) -> _Picker:
-        """Hand the candidates from frame ``at`` on to a new picker (a boundary placed late)."""
-        other = _Picker(self.capacity, self.size)
-        keep: list[_Bin] = []
-        for b in self.bins:
-            if b.best.idx >= at:
-                b.first = max(b.first, at)
-                other.bins.append(b)
-            else:
-                b.last = min(b.last, at - 1)
-                keep.append(b)
-        self.bins = keep
-        return other
-
-    def absorb(self, other: _Picker) -> list[_Candidate]:
-        self.bins.extend(other.bins)
-        self.size = max(self.size, other.size)
-        return self._shrink()
-
-    def choose(self, start: int, end: int) -> _Candidate | None:
-        """The sharpest candidate in the middle 60 % of [start, end), else the most central."""
-        if not self.bins:
-            return None
-        n = end - start
-        lo, hi = start + 0.2 * n, end - 0.2 * n
-        central = [b.best for b in self.bins if lo <= b.best.idx < hi]
-        if central:
-            return max(central, key=lambda c: c.score)
-        mid = start + n / 2
-        return min((b.best for b in self.bins), key=lambda c: abs(c.idx - mid))
-
-
 @dataclass
 class _Shot:
     start: int
     transition: str
     start_pts: int | None
     stats: _Stats = field(default_factory=_Stats)
-    picker: _Picker = field(default_factory=_Picker)
-
-
-@dataclass
-class _Gradual:
-    """The best gradual-transition window seen in the current run of them."""
-
-    quality: float
-    centre: int
-    window: tuple[int, int]  # first and last frame of the best window
-    last_seen: int
-    hits: int = 1  # windows ending at successive frames that passed the tests
+    picker: KeyframePicker = field(default_factory=KeyframePicker)
 
 
 class SegmentParams(StageParams):
@@ -341,12 +222,7 @@ class Segmenter(Stage):
         except Exception as exc:  # bad input is data: one failed row, the batch goes on
             if not isinstance(exc, (MediaError, av.FFmpegError, OSError)):
                 log.warning("segment: unexpected error on %s", ref.get("uri"), exc_info=True)
-            return [_failed_row(base, probed, _explain(exc))]
-
-
-def _explain(exc: BaseException) -> str:
-    msg = str(exc).strip() or repr(exc)
-    return f"{type(exc).__name__}: {msg}"
+            return [_failed_row(base, probed, explain(exc))]
 
 
 def _failed_row(base: dict[str, Any], probed: dict[str, Any], error: str) -> dict[str, Any]:
@@ -357,60 +233,7 @@ def _failed_row(base: dict[str, Any], probed: dict[str, Any], error: str) -> dic
     return row
 
 
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class _Prefetch:
-    """Runs a frame iterator in a thread, a few frames ahead, so that decoding (PyAV releases
-    the GIL) overlaps the analysis of the frames already decoded."""
-
-    _END = object()
-
-    def __init__(self, source: Iterator[Any], depth: int) -> None:
-        self.queue: queue.Queue[Any] = queue.Queue(depth)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(source,), name="archivist-decode", daemon=True)
-        self.thread.start()
-
-    def _run(self, source: Iterator[Any]) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    return
-            self._put(self._END)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(_Failure(exc))
-        finally:  # here, not at garbage collection, so the container is let go before it closes
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    def _put(self, item: Any) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            item = self.queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-
-
-class _AssetRun:
+class _AssetRun(ShotBoundaries):
     """Decoding and segmenting one asset; holds the per-asset state."""
 
     def __init__(self, seg: Segmenter, base: dict[str, Any], probed: dict[str, Any], container: Any) -> None:
@@ -435,11 +258,11 @@ class _AssetRun:
         self.lags = sorted({max(3, round(x * k)) for x in (6, 10, 14, 18)})
         self.window = max(6, round(12 * k))
         self.horizon = 2 * self.lags[-1] + 16  # how far back a boundary may still be placed
-        self.recent: deque[_Frame] = deque(maxlen=self.horizon + 8)
+        self.recent: deque[ShotFrame] = deque(maxlen=self.horizon + 8)
         self.shots: list[_Shot] = [_Shot(0, "start", None)]
         self.rows: list[dict[str, Any]] = []
-        self.gradual: _Gradual | None = None
-        self.held: deque[_Candidate] = deque()  # candidates still holding a decoded frame
+        self.gradual: Gradual | None = None
+        self.held: deque[KeyframeCandidate] = deque()  # candidates still holding a decoded frame
         frame_bytes = max(1, w * h * 3 // 2)
         self.max_held = int(min(24, max(3, _CANDIDATE_BYTES // frame_bytes)))
         self.count = 0
@@ -454,24 +277,25 @@ class _AssetRun:
         stream.thread_type = "AUTO"
         if self.seg.decode_threads:
             stream.codec_context.thread_count = self.seg.decode_threads
-        self.stopped: str | None = None
+        self.reader = PacketReader(self.container, [stream], video=stream, max_bad_packets=MAX_BAD_PACKETS)
         frame_bytes = max(1, self.stream.codec_context.width * self.stream.codec_context.height * 3 // 2)
-        frames = _Prefetch(self.decoded(), depth=int(min(8, max(2, _PREFETCH_BYTES // frame_bytes))))
+        depth = int(min(8, max(2, _PREFETCH_BYTES // frame_bytes)))
+        frames = Prefetch(self.reader.video_frames(), depth=depth)
         try:
             for frame in frames:
                 self.analyse(frame)
         finally:
             frames.close()  # before the container closes: the decoding thread must be done with it
         if self.count == 0:
-            why = self.stopped or "the video stream holds no decodable frame"
+            why = self.reader.stopped or "the video stream holds no decodable frame"
             raise MediaError(f"no frame could be decoded ({why})")
         self.finish()
-        declared = self.probed.get("frame_count") if self.stream.frames else None
+        declared = self.reader.declared_frames
         of = f" of the {declared} declared" if declared else ""
         at = f" at {self.seconds(self.last_pts, self.count - 1):.2f} s"
         note = None
-        if self.stopped:
-            note = f"damaged: {self.count} frames{of} decoded; decoding stopped{at} ({self.stopped})"
+        if self.reader.stopped:
+            note = f"damaged: {self.count} frames{of} decoded; decoding stopped{at} ({self.reader.stopped})"
         elif declared and self.count < declared * 0.98 - 2:
             note = f"damaged: {self.count} frames{of} decoded; the file ends{at}"
         for row in self.rows:
@@ -479,29 +303,6 @@ class _AssetRun:
             row["error"] = note
             row["frame_count"] = self.count
         return self.rows
-
-    def decoded(self) -> Iterator[av.VideoFrame]:
-        """Every decodable frame, skipping damaged packets; notes why decoding stopped early."""
-        packets = self.container.demux(self.stream)
-        bad = 0
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.FFmpegError as exc:  # the demuxer cannot go on: the file ends here
-                self.stopped = _explain(exc)
-                return
-            try:
-                frames = packet.decode()
-            except av.FFmpegError as exc:
-                bad += 1
-                if bad >= MAX_BAD_PACKETS:
-                    self.stopped = f"{bad} packets in a row failed to decode, last {_explain(exc)}"
-                    return
-                continue
-            bad = 0
-            yield from frames
 
     # ---- per frame --------------------------------------------------------------------------
 
@@ -524,7 +325,7 @@ class _AssetRun:
         resp = cv2.filter2D(gray.astype(np.float32), -1, _IMMERKAER)[1:-1, 1:-1]
         noise = math.sqrt(math.pi / 2) * cv2.norm(resp, cv2.NORM_L1) / (6.0 * max(1, resp.size))
         idx = self.count
-        f = _Frame(
+        f = ShotFrame(
             idx=idx,
             pts=frame.pts,
             thumb=thumb,
@@ -550,7 +351,7 @@ class _AssetRun:
         shot.stats.add(f)
         # The sharpest frame makes the keyframe, but not one unlike its neighbour (a flash, a
         # damaged frame, the middle of a transition): those are discounted by their change.
-        self.offer(shot, _Candidate(idx, -1.0 if f.flat else sharp / (1.0 + 10.0 * f.s), frame))
+        self.offer(shot, KeyframeCandidate(idx, -1.0 if f.flat else sharp / (1.0 + 10.0 * f.s), frame))
         if idx >= 2:
             self.decide_cut(idx - 2)
         if self.seg.detect_gradual:
@@ -564,131 +365,6 @@ class _AssetRun:
         small = self.small.reformat(frame, width=w, height=h, format="bgr24", interpolation="AREA", threads=1)
         bgr = small.to_ndarray()
         return bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-
-    def at(self, idx: int) -> _Frame:
-        return self.recent[idx - self.recent[0].idx]
-
-    def distance(self, a: _Frame, b: _Frame, compensate: bool = False) -> float:
-        """How different two frames look: 0 alike, 1 or more a different picture.
-
-        ``compensate``: for frames close in time, also compare after undoing the global shift
-        between them (phase correlation), so that a fast pan does not look like a new picture.
-        """
-        if a.flat or b.flat:
-            # A flat frame has no structure to compare; the other frame's contrast stands in.
-            # A picture with real contrast next to a flat frame is a cut; the last frames of a
-            # fade to black, already dim, are not.
-            st = 0.0 if (a.flat and b.flat) else min(1.0, max(0.0, max(a.sd, b.sd) - 12.0) / 20.0)
-        else:
-            st = 1.0 - float(a.unit @ b.unit)
-            if compensate and st > 0.1:
-                st = min(st, self.shifted_structure(a, b))
-            st *= min(1.0, min(a.sd, b.sd) / 12.0)
-        colour = 0.5 * float(np.abs(a.hist - b.hist).sum()) * min(1.0, min(a.mu, b.mu) / 60.0)
-        return st + 0.25 * colour + abs(a.mu - b.mu) / 255.0
-
-    def shifted_structure(self, a: _Frame, b: _Frame) -> float:
-        """Structural distance after undoing the global shift between two frames, trusted only
-        when the shift makes them match well: a small overlap of two unrelated pictures can
-        correlate by chance, and a cut must not pass for a pan."""
-        w, h = self.thumb_size
-        ta, tb = a.thumb.reshape(h, w), b.thumb.reshape(h, w)
-        (dx, dy), _ = cv2.phaseCorrelate(ta, tb)
-        ix, iy = round(dx), round(dy)
-        if (ix == 0 and iy == 0) or abs(ix) > w // 4 or abs(iy) > h // 4:
-            return 1.0
-        # b[y, x] ~ a[y - iy, x - ix] on the part of the picture both frames show
-        pa_ = ta[max(0, -iy) : h - max(0, iy), max(0, -ix) : w - max(0, ix)].ravel()
-        pb_ = tb[max(0, iy) : h - max(0, -iy), max(0, ix) : w - max(0, -ix)].ravel()
-        pa_ = pa_ - pa_.mean()
-        pb_ = pb_ - pb_.mean()
-        ncc = float(pa_ @ pb_) / (float(np.linalg.norm(pa_) * np.linalg.norm(pb_)) + 1e-3)
-        return 1.0 - ncc if ncc >= 0.7 else 1.0
-
-    # ---- hard cuts --------------------------------------------------------------------------
-
-    def decide_cut(self, c: int, end: int | None = None) -> None:
-        """Is frame ``c`` the first of a new shot? Decided two frames later (flash test)."""
-        if c < 1:
-            return
-        end = self.count if end is None else end
-        f = self.at(c)
-        first = self.recent[0].idx
-        before = sorted(self.at(i).s for i in range(max(first + 1, c - self.window), c))
-        background = before[len(before) // 2] if before else 0.0
-        if f.s < max(self.seg.threshold, 2.0 * background + 0.1):
-            return
-        after = max((self.at(j).s for j in range(c + 1, min(end, c + 3))), default=0.0)
-        if f.s < 1.5 * after + 0.05:
-            return  # not a lone peak: the picture keeps changing as fast (motion, an object passing)
-        pairs = [
-            (self.at(i), self.at(j)) for i in range(max(first, c - 3), c) for j in range(c, min(end, c + 3))
-        ]
-        # The change must last: the frames after differ from the frames before by more than
-        # motion alone gives over a few frames (a flash or a damaged frame comes back).
-        lasting = min(self.distance(a, b, compensate=True) for a, b in pairs)
-        if lasting < max(0.6 * f.s, 3.0 * background):
-            return
-        self.place(c, "cut")
-
-    # ---- gradual transitions ----------------------------------------------------------------
-
-    def look_for_gradual(self, t: int) -> None:
-        best: tuple[float, int, tuple[int, int]] | None = None
-        first = self.recent[0].idx
-        cur = self.at(t)
-        for k in self.lags:
-            a = t - k
-            if a < first:
-                break
-            fa = self.at(a)
-            d = self.distance(fa, cur)
-            if d < 0.35:
-                continue
-            if max(self.at(i).s for i in range(a + 1, t + 1)) > 0.5 * d:
-                continue  # one step carries the change: a cut, not a transition
-            v = cur.thumb - fa.thumb
-            vv = float(v @ v) + 1e-6
-            alphas: list[float] = []
-            ok = True
-            for m in (a + k // 4, a + k // 2, a + 3 * k // 4):
-                u = self.at(m).thumb - fa.thumb
-                alpha = float(u @ v) / vv
-                resid = float(np.linalg.norm(u - alpha * v)) / math.sqrt(vv)
-                if resid > 0.4:
-                    ok = False
-                    break
-                alphas.append(alpha)
-            if not ok or not (alphas[0] <= alphas[1] <= alphas[2]) or not 0.2 < alphas[1] < 0.8:
-                continue
-            mid = self.at(a + k // 2)
-            dark = fa.sd < 12 or fa.mu < 30 or cur.sd < 12 or cur.mu < 30
-            if not dark and mid.sd > 0.93 * 0.5 * (fa.sd + cur.sd):
-                continue  # a dissolve between two pictures dims the contrast half-way
-            quality = d * (1.0 - resid)
-            centre = round(a + k // 2 + (0.5 - alphas[1]) * k)
-            if best is None or quality > best[0]:
-                best = (quality, centre, (a, t))
-        g = self.gradual
-        if best is not None:
-            if g is None:
-                self.gradual = _Gradual(*best, last_seen=t)
-            else:
-                if best[0] > g.quality:
-                    g.quality, g.centre, g.window = best
-                g.last_seen, g.hits = t, g.hits + 1
-        elif g is not None and t - g.last_seen > self.lags[-1] // 2:
-            self.gradual = None
-            self.place_gradual(g)
-
-    def place_gradual(self, g: _Gradual) -> None:
-        # A boundary already inside the transition's window is this transition, found by the
-        # cut test on its steepest step (the windows admit no step that is a cut on its own).
-        for shot in self.shots[1:]:
-            if g.window[0] < shot.start <= g.window[1]:
-                shot.transition = "gradual"
-                return
-        self.place(g.centre, "gradual")
 
     # ---- shots ------------------------------------------------------------------------------
 
@@ -712,7 +388,7 @@ class _AssetRun:
         new.picker = shot.picker.split(c)
         self.shots.insert(i + 1, new)
 
-    def offer(self, shot: _Shot, cand: _Candidate) -> None:
+    def offer(self, shot: _Shot, cand: KeyframeCandidate) -> None:
         released = shot.picker.add(cand)
         self.release(released)
         if cand not in released:
@@ -725,7 +401,7 @@ class _AssetRun:
             oldest.frame = None
 
     @staticmethod
-    def release(cands: list[_Candidate]) -> None:
+    def release(cands: list[KeyframeCandidate]) -> None:
         for c in cands:
             c.frame = None
             c.image = None

@@ -20,7 +20,9 @@ import pyarrow as pa
 import pytest
 
 from actors.probe import MediaError, open_media, probe
-from actors.segment import Segmenter, _Candidate, _Picker
+from actors.keyframe import KeyframeCandidate as _Candidate
+from actors.keyframe import KeyframePicker as _Picker
+from actors.segment import Segmenter
 from catalog.schema import SEGMENT_OUTPUT, SHOT, shot_id
 
 FPS, W, H = 25, 320, 180

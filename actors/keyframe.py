@@ -1,0 +1,103 @@
+"""Keyframe choice: which decoded frame of a shot becomes its keyframe, in bounded memory.
+
+A shot's end is known only once a later boundary is found, and a boundary may be placed late,
+so the keyframe cannot be chosen as frames go by. This module keeps a few candidates per shot
+(the sharpest frame of each stretch of it), hands them between shots when a boundary moves,
+and picks one in the middle of the shot at the end. Its only job is that choice; what a frame
+scores and how memory is bounded per asset are the segment run's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+
+class KeyframeCandidate:
+    """A keyframe candidate: the decoded frame itself until memory asks for a small copy."""
+
+    __slots__ = ("frame", "idx", "image", "score")
+
+    def __init__(self, idx: int, score: float, frame: av.VideoFrame) -> None:
+        self.idx, self.score, self.frame = idx, score, frame
+        self.image: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class _Stretch:
+    first: int
+    last: int
+    best: KeyframeCandidate
+
+
+class KeyframePicker:
+    """Keeps the sharpest frame of each of at most ``capacity`` consecutive runs of a shot.
+
+    Runs double in length when they are all full, so a shot of any length is covered evenly by
+    a few candidates and the keyframe can be chosen near its middle once its end is known.
+    Methods return the candidates they let go of, so their decoded frames can be released.
+    """
+
+    def __init__(self, capacity: int = 8, size: int = 1) -> None:
+        self.capacity, self.size = capacity, size
+        self.bins: list[_Stretch] = []
+
+    def add(self, cand: KeyframeCandidate) -> list[KeyframeCandidate]:
+        last = self.bins[-1] if self.bins else None
+        if last is not None and last.last - last.first + 1 < self.size:
+            last.last = cand.idx
+            if cand.score > last.best.score:
+                old, last.best = last.best, cand
+                return [old]
+            return [cand]
+        self.bins.append(_Stretch(cand.idx, cand.idx, cand))
+        return self._shrink()
+
+    def _shrink(self) -> list[KeyframeCandidate]:
+        # Pair all bins but the newest (still filling), keeping the sharper of each pair.
+        released: list[KeyframeCandidate] = []
+        while len(self.bins) > self.capacity:
+            head, newest = self.bins[:-1], self.bins[-1]
+            merged: list[_Stretch] = []
+            for a, b in zip(head[0::2], head[1::2], strict=False):
+                keep, drop = (a.best, b.best) if a.best.score >= b.best.score else (b.best, a.best)
+                merged.append(_Stretch(a.first, b.last, keep))
+                released.append(drop)
+            if len(head) % 2:
+                merged.append(head[-1])
+            self.bins = [*merged, newest]
+            self.size *= 2
+        return released
+
+    def split(self, at: int) -> KeyframePicker:
+        """Hand the candidates from frame ``at`` on to a new picker (a boundary placed late)."""
+        other = KeyframePicker(self.capacity, self.size)
+        keep: list[_Stretch] = []
+        for b in self.bins:
+            if b.best.idx >= at:
+                b.first = max(b.first, at)
+                other.bins.append(b)
+            else:
+                b.last = min(b.last, at - 1)
+                keep.append(b)
+        self.bins = keep
+        return other
+
+    def absorb(self, other: KeyframePicker) -> list[KeyframeCandidate]:
+        self.bins.extend(other.bins)
+        self.size = max(self.size, other.size)
+        return self._shrink()
+
+    def choose(self, start: int, end: int) -> KeyframeCandidate | None:
+        """The sharpest candidate in the middle 60 % of [start, end), else the most central."""
+        if not self.bins:
+            return None
+        n = end - start
+        lo, hi = start + 0.2 * n, end - 0.2 * n
+        central = [b.best for b in self.bins if lo <= b.best.idx < hi]
+        if central:
+            return max(central, key=lambda c: c.score)
+        mid = start + n / 2
+        return min((b.best for b in self.bins), key=lambda c: abs(c.idx - mid))
