@@ -1,0 +1,68 @@
+"""The export formats, by name: each renders the files of one asset (relative path → bytes).
+
+A format is a class with a `name`, a one-line `describe`, and `files(record, base_url)`;
+`FORMATS` is the registry the command, the HTTP routes and the tests read. Rendering never
+writes: the caller decides where the bytes go, so a format that fails leaves nothing behind.
+A format may also render files about several assets at once (`collection_files`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Protocol
+
+from exports.record import AssetRecord
+
+FORMAT_VERSION = "1"
+"""Bumped when a format's output changes for the same rows, so incremental exports redo it."""
+
+
+class UnknownFormatError(ValueError):
+    pass
+
+
+class ExportFormat(Protocol):
+    name: ClassVar[str]
+    describe: ClassVar[str]
+
+    def files(self, record: AssetRecord, base_url: str) -> dict[str, bytes]: ...
+
+    def collection_files(self, records: Sequence[AssetRecord], base_url: str) -> dict[str, bytes]: ...
+
+
+class WebVTTFormat:
+    name: ClassVar[str] = "webvtt"
+    describe: ClassVar[str] = "WebVTT sidecars: transcript, shot captions, a chapter per shot"
+
+    def files(self, record: AssetRecord, base_url: str) -> dict[str, bytes]:
+        from exports import webvtt
+
+        return {f"{record.asset_id}/{kind}.vtt": webvtt.render(record, kind) for kind in webvtt.KINDS}
+
+    def collection_files(self, records: Sequence[AssetRecord], base_url: str) -> dict[str, bytes]:
+        return {}
+
+
+class IIIFFormat:
+    name: ClassVar[str] = "iiif"
+    describe: ClassVar[str] = "IIIF Presentation 3: a manifest per asset (shots as ranges), a collection"
+
+    def files(self, record: AssetRecord, base_url: str) -> dict[str, bytes]:
+        from exports import iiif
+
+        return {f"{record.asset_id}/manifest.json": iiif.to_bytes(iiif.manifest(record, base_url))}
+
+    def collection_files(self, records: Sequence[AssetRecord], base_url: str) -> dict[str, bytes]:
+        from exports import iiif
+
+        return {"collection.json": iiif.to_bytes(iiif.collection(records, base_url))}
+
+
+FORMATS: dict[str, ExportFormat] = {f.name: f for f in (WebVTTFormat(), IIIFFormat())}
+
+
+def get_format(name: str) -> ExportFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UnknownFormatError(f"no export format {name!r}: the formats are {', '.join(FORMATS)}") from None

@@ -1,0 +1,225 @@
+"""IIIF Presentation 3 manifests of audiovisual assets, built with iiif-prezi3's models.
+
+One Canvas per asset, as long as the asset (`duration`) and as large as the picture
+(`width`, `height`); the access copy (or, where none was made, the source) paints it; each
+shot is a Range (the viewer's table of contents) over its time fragment (`#t=start,end`);
+each shot's caption is a supplementing annotation over its fragment, and the transcript and
+caption WebVTT sidecars supplement the whole Canvas; the first shot's keyframe is the
+thumbnail. A Collection lists the manifests of several assets.
+
+Every id is a URL under `base_url`, where `archivist serve` answers them (`exports.http`):
+`/iiif/{asset}/manifest.json`, `/media/video/{asset}`, `/media/keyframes/{shot}`,
+`/vtt/{asset}/{kind}.vtt`.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Sequence
+from typing import Any
+
+from iiif_prezi3 import (
+    Annotation,
+    AnnotationBody,
+    AnnotationPage,
+    Canvas,
+    CanvasRef,
+    Collection,
+    Manifest,
+    ManifestRef,
+    Range,
+    TextualBody,
+)
+
+from exports.record import AssetRecord
+
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+}
+
+
+def _label(text: str) -> dict[str, list[str]]:
+    return {"none": [text]}
+
+
+def title(record: AssetRecord) -> str:
+    uri = str(record.asset.get("uri") or record.asset_id)
+    return posixpath.basename(uri.rstrip("/")) or record.asset_id
+
+
+def manifest_url(base_url: str, asset_id: str) -> str:
+    return f"{base_url.rstrip('/')}/iiif/{asset_id}/manifest.json"
+
+
+def collection_url(base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/iiif/collection.json"
+
+
+def duration(record: AssetRecord) -> float:
+    """The asset's length: as probed, else as QC measured, else the end of its last shot."""
+    for value in (record.asset.get("duration_s"), (record.qc or {}).get("duration_s")):
+        if value:
+            return float(value)
+    ends = [float(s.shot["end_s"]) for s in record.shots if s.shot.get("end_s") is not None]
+    return max(ends, default=0.0)
+
+
+def picture_size(record: AssetRecord) -> tuple[int, int] | None:
+    """(width, height) of what a viewer plays: the access copy's, else the source's."""
+    for row in (record.remaster("access"), record.qc, record.asset):
+        if row and row.get("width") and row.get("height"):
+            return int(row["width"]), int(row["height"])
+    return None
+
+
+def painting_body(record: AssetRecord, base_url: str, size: tuple[int, int] | None) -> AnnotationBody:
+    """The access copy as served, or the source where there is none."""
+    access = record.remaster("access")
+    if access is not None:
+        media_id, media_type = f"{base_url.rstrip('/')}/media/video/{record.asset_id}", "video/mp4"
+    else:
+        uri = str(record.asset["uri"])
+        media_id = uri if "://" in uri else f"file://{uri}"
+        media_type = MEDIA_TYPES.get(posixpath.splitext(uri)[1].lower(), "video/mp4")
+    body: dict[str, Any] = {
+        "id": media_id,
+        "type": "Video",
+        "format": media_type,
+        "duration": duration(record),
+    }
+    if size is not None:
+        body["width"], body["height"] = size
+    return AnnotationBody(**body)
+
+
+def _fragment(canvas_id: str, start: Any, end: Any) -> str:
+    return f"{canvas_id}#t={float(start or 0):.3f},{float(end or 0):.3f}"
+
+
+def manifest(record: AssetRecord, base_url: str) -> Manifest:
+    base = base_url.rstrip("/")
+    root = f"{base}/iiif/{record.asset_id}"
+    canvas_id = f"{root}/canvas/1"
+    size = picture_size(record)
+    canvas_fields: dict[str, Any] = {
+        "id": canvas_id,
+        "label": _label(title(record)),
+        "duration": duration(record),
+    }
+    if size is not None:
+        canvas_fields["width"], canvas_fields["height"] = size
+    canvas = Canvas(**canvas_fields)
+    painting = Annotation(
+        id=f"{canvas_id}/annotation/painting",
+        motivation="painting",
+        body=painting_body(record, base, size),
+        target=canvas_id,
+    )
+    canvas.items = [AnnotationPage(id=f"{canvas_id}/page/painting", items=[painting])]
+    canvas.annotations = [
+        AnnotationPage(id=f"{canvas_id}/page/supplementing", items=_supplementing(record, base, canvas_id))
+    ]
+    thumbnails = _thumbnails(record, base)
+    if thumbnails:
+        canvas.thumbnail = thumbnails[:1]
+    shots = [
+        Range(
+            id=f"{root}/range/shot-{number}",
+            label=_label(_shot_label(number, shot.caption)),
+            items=[
+                CanvasRef(
+                    id=_fragment(canvas_id, shot.shot.get("start_s"), shot.shot.get("end_s")), type="Canvas"
+                )
+            ],
+        )
+        for number, shot in enumerate(record.shots, start=1)
+    ]
+    result = Manifest(
+        id=manifest_url(base, record.asset_id),
+        label=_label(title(record)),
+        metadata=_metadata(record),
+        items=[canvas],
+    )
+    if thumbnails:
+        result.thumbnail = thumbnails[:1]
+    if shots:
+        result.structures = [Range(id=f"{root}/range/shots", label=_label("Shots"), items=shots)]
+    return result
+
+
+def _shot_label(number: int, caption: dict[str, Any] | None) -> str:
+    text = (caption or {}).get("caption")
+    return f"Shot {number}" + (f": {text}" if text else "")
+
+
+def _thumbnails(record: AssetRecord, base: str) -> list[AnnotationBody]:
+    return [
+        AnnotationBody(id=f"{base}/media/keyframes/{shot.shot['shot_id']}", type="Image", format="image/jpeg")
+        for shot in record.shots
+        if shot.shot.get("keyframe_uri")
+    ]
+
+
+def _supplementing(record: AssetRecord, base: str, canvas_id: str) -> list[Annotation]:
+    notes: list[Annotation] = []
+    tracks = [("captions", "Shot captions (machine-generated)")]
+    if record.transcript:
+        tracks.insert(0, ("transcript", "Transcript (machine-generated)"))
+    for kind, label in tracks:
+        body: dict[str, Any] = {
+            "id": f"{base}/vtt/{record.asset_id}/{kind}.vtt",
+            "type": "Text",
+            "format": "text/vtt",
+            "label": _label(label),
+        }
+        language = next((s.get("language") for s in record.transcript if s.get("language")), None)
+        if kind == "transcript" and language:
+            body["language"] = language
+        notes.append(
+            Annotation(
+                id=f"{canvas_id}/annotation/{kind}-vtt",
+                motivation="supplementing",
+                body=AnnotationBody(**body),
+                target=canvas_id,
+            )
+        )
+    for number, shot in enumerate(record.shots, start=1):
+        text = (shot.caption or {}).get("caption")
+        if not text:
+            continue
+        notes.append(
+            Annotation(
+                id=f"{canvas_id}/annotation/caption-{number}",
+                motivation="supplementing",
+                body=TextualBody(type="TextualBody", value=text, format="text/plain"),
+                target=_fragment(canvas_id, shot.shot.get("start_s"), shot.shot.get("end_s")),
+            )
+        )
+    return notes
+
+
+def _metadata(record: AssetRecord) -> list[dict[str, Any]]:
+    pairs = [("Asset id (sha256 of the file)", record.asset_id), ("Status", record.asset.get("status"))]
+    pairs += [("Shots", str(len(record.shots))), ("Pipeline version", record.asset.get("pipeline_version"))]
+    return [{"label": _label(k), "value": _label(str(v))} for k, v in pairs if v is not None]
+
+
+def collection(records: Sequence[AssetRecord], base_url: str, label: str = "archivist") -> Collection:
+    base = base_url.rstrip("/")
+    return Collection(
+        id=collection_url(base),
+        label=_label(label),
+        items=[
+            ManifestRef(id=manifest_url(base, r.asset_id), type="Manifest", label=_label(title(r)))
+            for r in records
+        ],
+    )
+
+
+def to_bytes(resource: Manifest | Collection) -> bytes:
+    """The resource as IIIF JSON-LD (with its `@context`), indented for people who read it."""
+    return (json.dumps(json.loads(resource.json()), indent=2, ensure_ascii=False) + "\n").encode("utf-8")

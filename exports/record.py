@@ -1,0 +1,163 @@
+"""One asset as its exports see it: its rows of the catalog's tables, gathered and ordered.
+
+Each table is read once for all the asset ids asked for (a filter on `asset_id`), so
+exporting many assets costs one scan per table, not one per asset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import In
+
+from catalog.iceberg import read
+from catalog.schema import TABLES
+
+EXPORT_TABLES = ("assets", "qc", "remasters", "shots", "captions", "tags", "transcripts")
+"""The tables an export reads."""
+
+SKIPPED_COLUMNS = {"keyframe_jpeg", "processed_at"}
+"""Columns left out of the content hash: bytes no export carries, and a time that changes on re-runs."""
+
+
+class UnknownAssetError(LookupError):
+    """An asset id the catalog does not hold."""
+
+
+@dataclass(frozen=True)
+class ShotRecord:
+    shot: dict[str, Any]
+    caption: dict[str, Any] | None
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    transcript: str | None = None
+    """The transcript segments that overlap the shot, joined."""
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    asset: dict[str, Any]
+    qc: dict[str, Any] | None
+    remasters: list[dict[str, Any]]
+    shots: list[ShotRecord]
+    transcript: list[dict[str, Any]]
+
+    @property
+    def asset_id(self) -> str:
+        return str(self.asset["asset_id"])
+
+    def remaster(self, kind: str) -> dict[str, Any] | None:
+        """The `kind` ('master' or 'access') output that succeeded, if there is one."""
+        for row in self.remasters:
+            if row.get("kind") == kind and row.get("status") == "ok" and row.get("output_uri"):
+                return row
+        return None
+
+    def content_hash(self) -> str:
+        """A hash of every row an export reads: two equal hashes, the same exports."""
+        document = {
+            "asset": self.asset,
+            "qc": self.qc,
+            "remasters": self.remasters,
+            "shots": [[s.shot, s.caption, s.tags, s.transcript] for s in self.shots],
+            "transcript": self.transcript,
+        }
+        text = json.dumps(_without_skipped(document), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _without_skipped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_skipped(v) for k, v in value.items() if k not in SKIPPED_COLUMNS}
+    if isinstance(value, list):
+        return [_without_skipped(v) for v in value]
+    return value
+
+
+def all_asset_ids(catalog: SqlCatalog) -> list[str]:
+    return sorted(read(catalog, "assets", columns=("asset_id",)).column("asset_id").to_pylist())
+
+
+def load_records(catalog: SqlCatalog, asset_ids: Sequence[str]) -> list[AssetRecord]:
+    """The records of `asset_ids`, in that order; an id the catalog does not hold is an error
+    naming it (and nothing is returned)."""
+    wanted = list(dict.fromkeys(asset_ids))
+    if not wanted:
+        return []
+    rows = {name: _rows(catalog, name, wanted) for name in EXPORT_TABLES}
+    by_asset = {name: _group(rows[name]) for name in EXPORT_TABLES}
+    known = by_asset["assets"]
+    unknown = [a for a in wanted if a not in known]
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise UnknownAssetError(f"asset {unknown[0][:80]!r} is not in the catalog{more}")
+    return [_record(aid, by_asset) for aid in wanted]
+
+
+def _rows(catalog: SqlCatalog, name: str, asset_ids: list[str]) -> list[dict[str, Any]]:
+    columns = tuple(f.name for f in TABLES[name] if f.name != "keyframe_jpeg")
+    return read(
+        catalog, name, columns=columns, row_filter=In(term="asset_id", literals=asset_ids)
+    ).to_pylist()
+
+
+def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["asset_id"], []).append(row)
+    return grouped
+
+
+def _record(aid: str, by_asset: dict[str, dict[str, list[dict[str, Any]]]]) -> AssetRecord:
+    def of(name: str) -> list[dict[str, Any]]:
+        return by_asset[name].get(aid, [])
+
+    segments = sorted(of("transcripts"), key=lambda r: (_num(r.get("start_s")), r.get("segment_index") or 0))
+    captions = {r["shot_id"]: r for r in of("captions")}
+    tags: dict[str, list[dict[str, Any]]] = {}
+    for tag in sorted(of("tags"), key=lambda t: (t["kind"], t.get("rank") or 0, -_num(t.get("score")))):
+        tags.setdefault(tag["shot_id"], []).append(tag)
+    shot_rows = [r for r in of("shots") if r.get("shot_id")]
+    shot_rows.sort(key=lambda r: (r.get("shot_index") or 0, _num(r.get("start_s"))))
+    shots = [
+        ShotRecord(
+            shot=row,
+            caption=captions.get(row["shot_id"]),
+            tags=tags.get(row["shot_id"], []),
+            transcript=_spoken(row, segments),
+        )
+        for row in shot_rows
+    ]
+    qc_rows = of("qc")
+    remasters = sorted(of("remasters"), key=lambda r: (str(r.get("kind")), str(r.get("output_uri"))))
+    return AssetRecord(
+        asset=of("assets")[0],
+        qc=qc_rows[0] if qc_rows else None,
+        remasters=remasters,
+        shots=shots,
+        transcript=segments,
+    )
+
+
+def _spoken(shot: dict[str, Any], segments: list[dict[str, Any]]) -> str | None:
+    """The text of the segments that name the shot (or, where none names shots, overlap it)."""
+    sid, start, end = shot["shot_id"], _num(shot.get("start_s")), _num(shot.get("end_s"))
+    said = [
+        s["text"].strip()
+        for s in segments
+        if s.get("text")
+        and (
+            sid in (s.get("shot_ids") or [])
+            if s.get("shot_ids")
+            else _num(s.get("start_s")) < end and _num(s.get("end_s")) > start
+        )
+    ]
+    return " ".join(said) if said else None
+
+
+def _num(value: Any) -> float:
+    return float(value) if value is not None else 0.0
