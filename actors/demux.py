@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
+import av.logging
 
 MAX_BAD_PACKETS = 50
 """Consecutive undecodable packets after which a file is considered to end there."""
@@ -57,7 +58,10 @@ class PacketReader:
     recorded and skipped; after ``max_bad_packets`` in a row (None: never) the file is taken to
     end there. ``decoders`` maps a stream index to a function decoding that stream's packets
     (e.g. a bitstream filter first), instead of ``packet.decode()``. At most ``max_errors`` are
-    kept in ``errors``; ``error_count`` counts them all.
+    kept in ``errors``; ``error_count`` counts them all. ``capture_logs``: FFmpeg's own error
+    messages while a packet decodes (concealed damage, which raises nothing) count as decode
+    errors too. ``clock`` gives the time of an error that carries none (default: the last video
+    frame's time).
     """
 
     container: Any
@@ -66,6 +70,8 @@ class PacketReader:
     max_bad_packets: int | None = MAX_BAD_PACKETS
     max_errors: int = 100
     decoders: dict[int, Callable[[Any], list[Any]]] = field(default_factory=dict)
+    capture_logs: bool = False
+    clock: Callable[[], float] | None = None
     errors: list[DecodeError] = field(default_factory=list)
     error_count: int = 0
     frames_decoded: int = 0
@@ -81,13 +87,25 @@ class PacketReader:
         """Record a decode error at the current position."""
         self.error_count += 1
         if len(self.errors) < self.max_errors:
-            at = seconds if seconds is not None else self.last_time
+            at = seconds if seconds is not None else self.clock() if self.clock else self.last_time
             self.errors.append(DecodeError(stream, self.frames_decoded, at, message))
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
+        if not self.capture_logs:
+            yield from self._read(None)
+            return
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)  # FFmpeg's error messages, captured below
+        try:
+            with av.logging.Capture(local=False) as logs:
+                yield from self._read(logs)
+        finally:
+            av.logging.set_level(level)
+
+    def _read(self, logs: list[Any] | None) -> Iterator[tuple[int, Any]]:
         packets = self.container.demux(*self.streams)
         video_index = self.video.index if self.video is not None else None
-        bad = 0
+        bad = seen = 0
         while True:
             try:
                 packet = next(packets)
@@ -98,12 +116,13 @@ class PacketReader:
                 self.note(-1, None, f"reading stopped: {exc}")
                 return
             index = packet.stream.index
+            seconds = float(packet.pts * packet.time_base) if packet.pts is not None else None
             decode = self.decoders.get(index)
             try:
                 frames = decode(packet) if decode is not None else packet.decode()
             except av.FFmpegError as exc:
-                seconds = float(packet.pts * packet.time_base) if packet.pts is not None else None
                 self.note(index, seconds, str(exc))
+                seen = len(logs) if logs is not None else 0  # the exception says what its log said
                 bad += 1
                 if self.max_bad_packets is not None and bad >= self.max_bad_packets:
                     self.stopped = f"{bad} packets in a row failed to decode, last {explain(exc)}"
@@ -115,6 +134,11 @@ class PacketReader:
                     self.frames_decoded += 1
                     self.last_time = float(frame.time or 0.0)
                 yield index, frame
+            if logs is not None:
+                for level, name, message in logs[seen:]:
+                    if level <= av.logging.ERROR:
+                        self.note(index, seconds, f"[{name}] {message}")
+                seen = len(logs)
 
     def video_frames(self) -> Iterator[Any]:
         """The decoded frames of the video stream alone."""

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from av.bitstream import BitStreamFilterContext
 from pydantic import Field
 
+from actors.demux import PacketReader
 from actors.keyframes import append_columns
 from actors.probe import MediaError, open_media
 from actors.qc_audio import AudioMeter
@@ -159,59 +160,31 @@ def _decode(
     errors: list[dict[str, Any]],
     params: QCParams,
 ) -> int:
-    """Decode every packet of these streams once, feeding the meters; returns how many decode
-    errors there were (``errors`` gets the first ``max_events``, with their positions)."""
-    count = 0
-
-    def note(stream: int, seconds: float | None, message: str) -> None:
-        nonlocal count
-        count += 1
-        if len(errors) < params.max_events:
-            frame = meter.frames if meter is not None else 0
-            errors.append(_event(stream, frame, seconds if seconds is not None else _now(), message))
-
-    def _now() -> float:
-        return meter.end_s if meter is not None else 0.0
-
+    """Decode every packet of these streams once (``actors.demux.PacketReader``, FFmpeg's error
+    messages counted as errors), feeding the meters; returns how many decode errors there were
+    (``errors`` gets the first ``max_events``, with their positions)."""
     unpack = _AviVideo(meter.stream, container) if meter is not None else None
     unpack = unpack if unpack is not None and unpack.active else None
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)  # FFmpeg's error messages, captured below
-    try:
-        with av.logging.Capture(local=False) as logs:
-            packets = container.demux(*streams)
-            seen = 0
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except av.FFmpegError as exc:  # the demuxer cannot go on: the file ends here
-                    note(-1, None, f"reading stopped: {exc}")
-                    break
-                seconds = float(packet.pts * packet.time_base) if packet.pts is not None else None
-                index = packet.stream.index
-                try:
-                    frames = unpack.decode(packet) if unpack and index == unpack.index else packet.decode()
-                except av.FFmpegError as exc:
-                    note(index, seconds, str(exc))
-                    seen = len(logs)  # the exception says what its log said
-                    continue
-                for frame in frames:
-                    if meter is not None and index == meter.stream.index:
-                        if meter.add(frame):
-                            note(index, float(frame.time or 0.0), "frame decoded damaged (concealed)")
-                    elif index in audio:
-                        audio[index].add(frame)
-                for level_, name, message in logs[seen:]:
-                    if level_ <= av.logging.ERROR:
-                        note(index, seconds, f"[{name}] {message}")
-                seen = len(logs)
-    finally:
-        av.logging.set_level(level)
+    reader = PacketReader(
+        container,
+        streams,
+        video=meter.stream if meter is not None else None,
+        max_bad_packets=None,  # QC reads to the end: every damaged stretch is counted
+        max_errors=params.max_events,
+        decoders={unpack.index: unpack.decode} if unpack is not None else {},
+        capture_logs=True,
+        clock=(lambda: meter.end_s) if meter is not None else (lambda: 0.0),
+    )
+    for index, frame in reader:
+        if meter is not None and index == meter.stream.index:
+            if meter.add(frame):
+                reader.note(index, float(frame.time or 0.0), "frame decoded damaged (concealed)")
+        elif index in audio:
+            audio[index].add(frame)
+    errors.extend(e.as_dict() for e in reader.errors)
     if unpack is not None and meter is not None:
         meter.placeholders = unpack.placeholders
-    return count
+    return reader.error_count
 
 
 class _AviVideo:

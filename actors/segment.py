@@ -68,7 +68,7 @@ from av.video.reformatter import VideoReformatter
 from pydantic import Field
 
 from actors.demux import MAX_BAD_PACKETS, PacketReader, Prefetch, explain
-from actors.keyframe import KeyframeCandidate, KeyframePicker
+from actors.keyframe_choice import KeyframeCandidate, KeyframePicker
 from actors.probe import MediaError, describe, open_media, video_stream
 from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
 from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams

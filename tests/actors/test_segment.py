@@ -20,8 +20,8 @@ import pyarrow as pa
 import pytest
 
 from actors.probe import MediaError, open_media, probe
-from actors.keyframe import KeyframeCandidate as _Candidate
-from actors.keyframe import KeyframePicker as _Picker
+from actors.keyframe_choice import KeyframeCandidate as _Candidate
+from actors.keyframe_choice import KeyframePicker as _Picker
 from actors.segment import Segmenter
 from catalog.schema import SEGMENT_OUTPUT, SHOT, shot_id
 
