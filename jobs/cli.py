@@ -17,6 +17,7 @@ from rich.console import Console
 
 from catalog.schema import VISUAL_SPACE
 from catalog.settings import Settings
+from exports.run import export_command
 from indexes.defaults import DEFAULT_TOP, DIVERSITY, DIVERSITY_HELP, FAIRNESS, FAIRNESS_HELP, MAX_TOP
 from jobs.errors import SpecError
 
@@ -31,6 +32,7 @@ train_app = typer.Typer(no_args_is_help=True, help="Train the project's own mode
 app.add_typer(train_app, name="train")
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs and past runs.")
 app.add_typer(jobs_app, name="jobs")
+app.command("export")(export_command)
 
 out = Console()
 err = Console(stderr=True)

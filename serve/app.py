@@ -30,6 +30,7 @@ from pyiceberg.expressions import EqualTo
 from catalog.iceberg import read
 from catalog.query import QueryError
 from catalog.settings import Settings
+from exports.http import exports_router
 from indexes.filters import Filters
 from indexes.query import MAX_QUERY_CHARS, MAX_TOP, QueryEngine, decode_query_image
 from indexes.query_image import QueryImageError
@@ -95,6 +96,7 @@ def create_app(
     add_media_routes(app, settings, engine, reads)
     add_event_routes(app, engine, [Depends(access.write)])
     app.include_router(dashboard_router(settings, engine, access))
+    app.include_router(exports_router(settings, reads))
     add_service_routes(app, engine, metrics, reads)
     return app
 

@@ -1,0 +1,76 @@
+"""The exports, served where IIIF viewers and players fetch them (`archivist serve`).
+
+`/iiif/{asset}/manifest.json`, `/iiif/collection.json` and `/vtt/{asset}/{kind}.vtt` are
+rendered from the catalog's current rows on each request (the same code as `archivist
+export`), with ids under the URL the request came to, and `Access-Control-Allow-Origin: *`
+so a viewer on any site can read them. An unknown asset or track is a 404 in the API's
+error shape. The access copy and keyframes the manifests name are the API's own ranged
+media routes (`/media/video/{asset}`, `/media/keyframes/{shot}`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.params import Depends as Dependency
+from fastapi.responses import Response
+
+from catalog.iceberg import open_catalog, read
+from catalog.settings import Settings
+from exports import webvtt
+from exports.record import AssetRecord, UnknownAssetError, load_records
+
+CORS = {"Access-Control-Allow-Origin": "*"}
+IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def exports_router(settings: Settings, dependencies: Sequence[Dependency] = ()) -> APIRouter:
+    router = APIRouter(dependencies=list(dependencies), tags=["exports"])
+    catalog: dict[str, Any] = {}
+
+    def opened() -> Any:
+        if "catalog" not in catalog:
+            catalog["catalog"] = open_catalog(settings)
+        return catalog["catalog"]
+
+    def record(asset_id: str) -> AssetRecord:
+        try:
+            return load_records(opened(), [asset_id])[0]
+        except UnknownAssetError as exc:
+            raise HTTPException(404, detail=str(exc), headers=CORS) from None
+
+    @router.get("/iiif/collection.json", response_class=Response)
+    def iiif_collection(request: Request) -> Response:
+        """Every asset's manifest, as one IIIF Presentation 3 Collection."""
+        from exports import iiif
+
+        rows = read(opened(), "assets", columns=("asset_id", "uri")).to_pylist()
+        records = [AssetRecord(row, None, [], [], []) for row in sorted(rows, key=lambda r: r["asset_id"])]
+        body = iiif.to_bytes(iiif.collection(records, _base(request)))
+        return Response(body, media_type=IIIF_JSON, headers=CORS)
+
+    @router.get("/iiif/{asset_id}/manifest.json", response_class=Response)
+    def iiif_manifest(asset_id: str, request: Request) -> Response:
+        """The asset as a IIIF Presentation 3 Manifest: one Canvas, its shots as Ranges."""
+        from exports import iiif
+
+        body = iiif.to_bytes(iiif.manifest(record(asset_id), _base(request)))
+        return Response(body, media_type=IIIF_JSON, headers=CORS)
+
+    @router.get("/vtt/{asset_id}/{kind}.vtt", response_class=Response)
+    def vtt_track(asset_id: str, kind: str) -> Response:
+        """A WebVTT track of the asset: `transcript`, `captions` or `chapters`."""
+        if kind not in webvtt.KINDS:
+            raise HTTPException(
+                404, detail=f"no track {kind[:40]!r}: the tracks are {', '.join(webvtt.KINDS)}"
+            )
+        body = webvtt.render(record(asset_id), kind)
+        return Response(body, media_type="text/vtt; charset=utf-8", headers=CORS)
+
+    return router
