@@ -96,8 +96,12 @@ class FieldMeter:
         total = sum(self.votes.values())
         best = max(decided, key=lambda k: decided[k])
         measured = best if total >= 3 and decided[best] >= 0.6 * total else "undetermined"
-        return {"measured": measured, "votes": dict(self.votes), "pairs": self.pairs,
-                "comb": round(self.comb_sum / max(self.pairs, 1), 5)}
+        return {
+            "measured": measured,
+            "votes": dict(self.votes),
+            "pairs": self.pairs,
+            "comb": round(self.comb_sum / max(self.pairs, 1), 5),
+        }
 
 
 def declared_order(stream: Any, interlaced_flags: Iterable[bool]) -> str:
@@ -140,8 +144,13 @@ def detect(open_container: Any, stream_picker: Any, frames: int = 24) -> dict[st
         declared = declared_order(stream, flags)
     measured = meter.result()
     order, why = decide(declared, measured["measured"])
-    return {"field_order": order, "interlaced": order in ("tff", "bff"), "declared": declared,
-            "why": why, **measured}
+    return {
+        "field_order": order,
+        "interlaced": order in ("tff", "bff"),
+        "declared": declared,
+        "why": why,
+        **measured,
+    }
 
 
 class Deinterlacer:
@@ -151,8 +160,11 @@ class Deinterlacer:
         self.graph = av.filter.Graph()
         source = self.graph.add_buffer(width=width, height=height, format="rgb24", time_base=time_base)
         parity = {"tff": "tff", "bff": "bff"}[order]
-        chain = [self.graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=all"),
-                 self.graph.add("format", "rgb24"), self.graph.add("buffersink")]
+        chain = [
+            self.graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=all"),
+            self.graph.add("format", "rgb24"),
+            self.graph.add("buffersink"),
+        ]
         source.link_to(chain[0])
         for a, b in pairwise(chain):
             a.link_to(b)
@@ -200,10 +212,95 @@ class FieldRestorer:
 
     def push(self, frame: np.ndarray) -> list[np.ndarray]:
         self.height = frame.shape[0]
-        return self._weave(self.top.push(np.ascontiguousarray(frame[0::2])),
-                           self.bottom.push(np.ascontiguousarray(frame[1::2])), self.height)
+        return self._weave(
+            self.top.push(np.ascontiguousarray(frame[0::2])),
+            self.bottom.push(np.ascontiguousarray(frame[1::2])),
+            self.height,
+        )
 
     def flush(self) -> list[np.ndarray]:
         if not hasattr(self, "height"):
             return []
         return self._weave(self.top.flush(), self.bottom.flush(), self.height)
+
+
+class FrameDeinterlacer:
+    """bwdif on decoded frames as they come, in their own pixel format: one frame out per frame
+    in (``send_frame``), with the source's timestamps, so analysis counts and times frames as
+    it would without it. Output lags input by a frame; ``flush`` returns the last ones."""
+
+    def __init__(self, first: av.VideoFrame, order: str, time_base: Fraction | None) -> None:
+        self.graph = av.filter.Graph()
+        source = self.graph.add_buffer(
+            width=first.width,
+            height=first.height,
+            format=first.format.name,
+            time_base=time_base or Fraction(1, 25),
+        )
+        parity = {"tff": "tff", "bff": "bff"}[order]
+        bwdif = self.graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=all")
+        sink = self.graph.add("buffersink")
+        source.link_to(bwdif)
+        bwdif.link_to(sink)
+        self.graph.configure()
+        self.pushed = 0
+
+    def _drain(self) -> list[av.VideoFrame]:
+        out: list[av.VideoFrame] = []
+        while True:
+            try:
+                out.append(self.graph.vpull())
+            except (av.BlockingIOError, av.EOFError):
+                return out
+
+    def push(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
+        if frame.pts is None:  # the filter wants timestamps; a count stands in for missing ones
+            frame.pts = self.pushed
+        self.pushed += 1
+        self.graph.push(frame)
+        return self._drain()
+
+    def flush(self) -> list[av.VideoFrame]:
+        self.graph.push(None)
+        return self._drain()
+
+
+def deinterlaced(
+    frames: Iterator[av.VideoFrame], stream: Any, probe_frames: int = 24, on_decision: Any = None
+) -> Iterator[av.VideoFrame]:
+    """``frames`` as analysis should see them: deinterlaced with bwdif when the asset is
+    interlaced, else unchanged. Whether it is, and in which field order, is decided as
+    ``detect`` does (the stream's flags plus the measured combing of the first ``probe_frames``
+    frames), on frames already decoded, so the file is decoded once. ``on_decision`` is called
+    with the decision (the ``detect`` dict) before the first frame comes out."""
+    try:
+        meter = FieldMeter()
+        flags: list[bool] = []
+        head: list[av.VideoFrame] = []
+        for frame in frames:
+            head.append(frame)
+            flags.append(bool(frame.interlaced_frame))
+            meter.add(frame.to_ndarray(format="gray"))
+            if len(head) >= probe_frames:
+                break
+        measured = meter.result()
+        order, why = decide(declared_order(stream, flags), measured["measured"])
+        decision = {"field_order": order, "interlaced": order in ("tff", "bff"), "why": why, **measured}
+        if on_decision is not None:
+            on_decision(decision)
+        if not head:
+            return
+        if not decision["interlaced"]:
+            yield from head
+            yield from frames
+            return
+        deint = FrameDeinterlacer(head[0], order, stream.time_base)
+        for frame in head:
+            yield from deint.push(frame)
+        for frame in frames:
+            yield from deint.push(frame)
+        yield from deint.flush()
+    finally:  # let go of the decoder now, before its container closes
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()

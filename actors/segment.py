@@ -68,6 +68,7 @@ from av.video.reformatter import VideoReformatter
 from pydantic import Field
 
 from actors.demux import MAX_BAD_PACKETS, PacketReader, Prefetch, explain
+from actors.fields import deinterlaced
 from actors.keyframe_choice import KeyframeCandidate, KeyframePicker
 from actors.probe import MediaError, describe, open_media, video_stream
 from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
@@ -272,6 +273,10 @@ class _AssetRun(ShotBoundaries):
 
     # ---- decoding -------------------------------------------------------------------------
 
+    def note_fields(self, decision: dict[str, Any]) -> None:
+        self.fields = decision
+        log.debug("segment: %s: %s (%s)", self.base.get("uri"), decision["field_order"], decision["why"])
+
     def run(self) -> list[dict[str, Any]]:
         stream = self.stream
         stream.thread_type = "AUTO"
@@ -280,7 +285,11 @@ class _AssetRun(ShotBoundaries):
         self.reader = PacketReader(self.container, [stream], video=stream, max_bad_packets=MAX_BAD_PACKETS)
         frame_bytes = max(1, self.stream.codec_context.width * self.stream.codec_context.height * 3 // 2)
         depth = int(min(8, max(2, _PREFETCH_BYTES // frame_bytes)))
-        frames = Prefetch(self.reader.video_frames(), depth=depth)
+        # Analysis, keyframes and metrics see the picture deinterlaced when the asset is
+        # interlaced (issue 18): a woven frame's combing reads as sharpness and motion.
+        head = int(min(24, max(6, _PREFETCH_BYTES // frame_bytes)))  # frames held to measure combing
+        source = deinterlaced(self.reader.video_frames(), stream, head, on_decision=self.note_fields)
+        frames = Prefetch(source, depth=depth)
         try:
             for frame in frames:
                 self.analyse(frame)

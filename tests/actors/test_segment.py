@@ -19,11 +19,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from actors.probe import MediaError, open_media, probe
+from actors.fields import comb
 from actors.keyframe_choice import KeyframeCandidate as _Candidate
 from actors.keyframe_choice import KeyframePicker as _Picker
+from actors.probe import MediaError, open_media, probe
 from actors.segment import Segmenter
 from catalog.schema import SEGMENT_OUTPUT, SHOT, shot_id
+from tests.archive_media import make
 
 FPS, W, H = 25, 320, 180
 CUTS = [30, 60, 90, 110]  # first frames of new shots after a hard cut
@@ -349,3 +351,18 @@ def test_a_failure_mid_decode_fails_the_asset_only(tmp_path: Path) -> None:
     }
     assert row["width"] == 640 and row["shot_id"] is None  # probed before it failed
     assert Segmenter()(batch).num_rows == 6  # and the next call starts clean
+
+
+@pytest.mark.parametrize("kind", ["mpeg2_ps", "dv_pal"])
+def test_interlaced_asset_is_analysed_deinterlaced(kind: str, tmp_path: Path) -> None:
+    """Issue 18: the keyframe of an interlaced asset shows no combing. Measured here: a woven
+    keyframe combs on 14-18 % of its pixels, the bwdif one on 0.1-0.3 %."""
+    path = make(kind, tmp_path)
+    [row] = Segmenter(keyframe_max_side=1024)(table(ref(path, "d" * 64))).to_pylist()
+    assert row["status"] == "ok" and row["frame_count"] == 25  # one frame out per frame in
+    key = cv2.imdecode(np.frombuffer(row["keyframe_jpeg"], np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert key.shape[0] == row["height"]  # full height: combing would show, were it there
+    with av.open(str(path)) as container:
+        woven = [f.to_ndarray(format="gray") for f in container.decode(video=0)][row["keyframe_frame"]]
+    assert comb(woven.astype(np.float32)) > 0.05  # the source frame does comb
+    assert comb(key.astype(np.float32)) < 0.01
