@@ -58,7 +58,20 @@ class IIIFFormat:
         return {"collection.json": iiif.to_bytes(iiif.collection(records, base_url))}
 
 
-FORMATS: dict[str, ExportFormat] = {f.name: f for f in (WebVTTFormat(), IIIFFormat())}
+class PBCoreFormat:
+    name: ClassVar[str] = "pbcore"
+    describe: ClassVar[str] = "PBCore 2.1 XML: identifiers, technical metadata, instantiations, shots"
+
+    def files(self, record: AssetRecord, base_url: str) -> dict[str, bytes]:
+        from exports import pbcore
+
+        return {f"{record.asset_id}/pbcore.xml": pbcore.to_bytes(record)}
+
+    def collection_files(self, records: Sequence[AssetRecord], base_url: str) -> dict[str, bytes]:
+        return {}
+
+
+FORMATS: dict[str, ExportFormat] = {f.name: f for f in (WebVTTFormat(), IIIFFormat(), PBCoreFormat())}
 
 
 def get_format(name: str) -> ExportFormat:

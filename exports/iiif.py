@@ -32,7 +32,7 @@ from iiif_prezi3 import (
     TextualBody,
 )
 
-from exports.record import AssetRecord
+from exports.record import AssetRecord, duration, title
 
 MEDIA_TYPES = {
     ".mp4": "video/mp4",
@@ -46,26 +46,12 @@ def _label(text: str) -> dict[str, list[str]]:
     return {"none": [text]}
 
 
-def title(record: AssetRecord) -> str:
-    uri = str(record.asset.get("uri") or record.asset_id)
-    return posixpath.basename(uri.rstrip("/")) or record.asset_id
-
-
 def manifest_url(base_url: str, asset_id: str) -> str:
     return f"{base_url.rstrip('/')}/iiif/{asset_id}/manifest.json"
 
 
 def collection_url(base_url: str) -> str:
     return f"{base_url.rstrip('/')}/iiif/collection.json"
-
-
-def duration(record: AssetRecord) -> float:
-    """The asset's length: as probed, else as QC measured, else the end of its last shot."""
-    for value in (record.asset.get("duration_s"), (record.qc or {}).get("duration_s")):
-        if value:
-            return float(value)
-    ends = [float(s.shot["end_s"]) for s in record.shots if s.shot.get("end_s") is not None]
-    return max(ends, default=0.0)
 
 
 def picture_size(record: AssetRecord) -> tuple[int, int] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,3 +162,17 @@ def _spoken(shot: dict[str, Any], segments: list[dict[str, Any]]) -> str | None:
 
 def _num(value: Any) -> float:
     return float(value) if value is not None else 0.0
+
+
+def title(record: AssetRecord) -> str:
+    uri = str(record.asset.get("uri") or record.asset_id)
+    return posixpath.basename(uri.rstrip("/")) or record.asset_id
+
+
+def duration(record: AssetRecord) -> float:
+    """The asset's length: as probed, else as QC measured, else the end of its last shot."""
+    for value in (record.asset.get("duration_s"), (record.qc or {}).get("duration_s")):
+        if value:
+            return float(value)
+    ends = [float(s.shot["end_s"]) for s in record.shots if s.shot.get("end_s") is not None]
+    return max(ends, default=0.0)

@@ -156,7 +156,9 @@ def export_command(
     asset_ids: Annotated[list[str] | None, typer.Argument(help="asset ids to export")] = None,
     query: Annotated[str | None, typer.Option(help="SQL whose asset_id column names the assets")] = None,
     everything: Annotated[bool, typer.Option("--all", help="every asset in the catalog")] = False,
-    formats: Annotated[list[str], typer.Option("--format", help="webvtt, iiif (repeat for several)")] = [],  # noqa: B006
+    formats: Annotated[
+        list[str], typer.Option("--format", help="webvtt, iiif, pbcore (repeat for several)")
+    ] = [],  # noqa: B006
     out: Annotated[str, typer.Option(help="target: a folder or an s3:// URL")] = "",
     base_url: Annotated[str, typer.Option(help="where `archivist serve` publishes the exports")] = (
         "http://127.0.0.1:8000"
@@ -164,7 +166,7 @@ def export_command(
     force: Annotated[bool, typer.Option(help="export again even what has not changed")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Export assets as WebVTT sidecars and IIIF manifests, into a folder or S3 (only what changed)."""
+    """Export assets as WebVTT, IIIF manifests and PBCore XML, into a folder or S3 (only what changed)."""
     from catalog.query import QueryError
 
     try:
