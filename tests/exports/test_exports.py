@@ -187,3 +187,20 @@ def test_the_command_prints_one_line_or_json(archive: Settings, tmp_path: Path, 
     bad = runner.invoke(app, ["nope", "--format", "webvtt", "--out", str(tmp_path / "o")])
     assert bad.exit_code == 2 and "'nope' is not in the catalog" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+
+
+def test_export_to_s3_is_one_put_per_file_and_incremental(archive: Settings, s3_bucket) -> None:
+    bucket, client = s3_bucket
+    settings = Settings(home=archive.home, catalog_url=None)  # with the ARCHIVIST_S3_* of the fixture
+    first = export(settings, out=f"s3://{bucket}/exports", formats=["webvtt", "iiif"], asset_ids=[REEL_A])
+    assert len(first["exported"]) == 2
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {
+        f"exports/{REEL_A}/manifest.json",
+        f"exports/{REEL_A}/captions.vtt",
+        f"exports/{MANIFEST}",
+    } <= keys
+    again = export(settings, out=f"s3://{bucket}/exports", formats=["webvtt", "iiif"], asset_ids=[REEL_A])
+    assert not again["exported"] and len(again["skipped"]) == 2
+    with pytest.raises(ExportError, match="cannot write to the export target"):
+        export(settings, out="s3://no-such-bucket-here/x", formats=["iiif"], asset_ids=[REEL_A])
