@@ -70,6 +70,7 @@ from pydantic import Field
 from actors.demux import MAX_BAD_PACKETS, PacketReader, Prefetch, explain
 from actors.fields import deinterlaced
 from actors.keyframe_choice import KeyframeCandidate, KeyframePicker
+from actors.orientation import quarter_turns, shown_size, upright
 from actors.probe import MediaError, describe, open_media, video_stream
 from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
 from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams
@@ -252,8 +253,8 @@ class _AssetRun(ShotBoundaries):
         self.keyframe_size = (max(1, round(display_w * scale)), max(1, round(h * scale)))
         self.small = VideoReformatter()
         self.large = VideoReformatter()
-        tw = min(_THUMB_W, self.analysis_size[0])
-        self.thumb_size = (tw, max(2, round(tw * self.analysis_size[1] / self.analysis_size[0])))
+        self.turns = 0  # quarter turns the display matrix asks for, read from the first frame
+        self.set_thumb_size()
         # Detection parameters in frames, from durations at the stream's rate.
         k = self.fps / 25.0
         self.lags = sorted({max(3, round(x * k)) for x in (6, 10, 14, 18)})
@@ -315,7 +316,16 @@ class _AssetRun(ShotBoundaries):
 
     # ---- per frame --------------------------------------------------------------------------
 
+    def set_thumb_size(self) -> None:
+        aw, ah = shown_size(*self.analysis_size, self.turns)
+        tw = min(_THUMB_W, aw)
+        self.thumb_size = (tw, max(2, round(tw * ah / aw)))
+
     def analyse(self, frame: av.VideoFrame) -> None:
+        if self.count == 0:
+            # Phone footage is analysed and keyframed the way it is shown (display matrix).
+            self.turns = quarter_turns(frame)
+            self.set_thumb_size()
         bgr, gray = self.shrink(frame)
         hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
         std_c = cv2.meanStdDev(bgr)[1]
@@ -372,7 +382,7 @@ class _AssetRun(ShotBoundaries):
         measured cheaper than swscale's own threads or than cv2.resize of the planes."""
         w, h = self.analysis_size
         small = self.small.reformat(frame, width=w, height=h, format="bgr24", interpolation="AREA", threads=1)
-        bgr = small.to_ndarray()
+        bgr = upright(small.to_ndarray(), self.turns)
         return bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
     # ---- shots ------------------------------------------------------------------------------
@@ -420,7 +430,7 @@ class _AssetRun(ShotBoundaries):
         image = self.large.reformat(
             frame, width=kw, height=kh, format="bgr24", interpolation="AREA", threads=1
         )
-        return image.to_ndarray()
+        return upright(image.to_ndarray(), self.turns)
 
     def finalise_old(self, t: int) -> None:
         """Emit shots that ended before the horizon: no boundary can move into them any more."""

@@ -89,10 +89,14 @@ def synthetic_frames() -> list[np.ndarray]:
     return frames
 
 
-def write_video(path: Path, frames: list[np.ndarray], options: dict[str, str] | None = None) -> None:
+def write_video(
+    path: Path, frames: list[np.ndarray], options: dict[str, str] | None = None, rotation: int = 0
+) -> None:
     with av.open(str(path), "w", options=options or {}) as out:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        if rotation:  # a display matrix, as a phone writes it (degrees counter-clockwise)
+            stream.set_display_rotation(rotation)
         stream.options = {"crf": "18", "preset": "ultrafast"}
         for img in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
@@ -366,3 +370,23 @@ def test_interlaced_asset_is_analysed_deinterlaced(kind: str, tmp_path: Path) ->
         woven = [f.to_ndarray(format="gray") for f in container.decode(video=0)][row["keyframe_frame"]]
     assert comb(woven.astype(np.float32)) > 0.05  # the source frame does comb
     assert comb(key.astype(np.float32)) < 0.01
+
+
+def test_phone_clip_is_analysed_and_keyframed_the_way_it_is_shown(tmp_path: Path) -> None:
+    """A portrait phone clip: landscape-coded frames with a display matrix turning them 90°
+    counter-clockwise. Its keyframe is portrait, the right way up, and its cut is found."""
+    rng = np.random.default_rng(3)
+    pictures = [
+        cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
+        for _ in range(2)
+    ]
+    for pic in pictures:
+        pic[:, :16] = 255  # a white band on the coded left: the bottom once shown upright
+    frames = [pictures[i >= 25].copy() for i in range(50)]
+    path = tmp_path / "phone.mp4"
+    write_video(path, frames, rotation=90)
+    rows = Segmenter(keyframe_max_side=384)(table(ref(path, "e" * 64))).to_pylist()
+    assert [r["start_frame"] for r in rows] == [0, 25]
+    key = cv2.imdecode(np.frombuffer(rows[0]["keyframe_jpeg"], np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert key.shape == (W, H)  # portrait: 320 tall, 180 wide
+    assert key[-12:].mean() > 200 and key[:12].mean() < 200  # the band is at the bottom
