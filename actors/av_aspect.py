@@ -57,8 +57,9 @@ def _head(stream: Any) -> _AVStreamHead | None:
     time_base = Fraction(stream.time_base) if stream.time_base else None
     if head.index != stream.index or int(head.disposition) != int(stream.disposition):
         return None
-    if time_base is not None and (head.time_base_den <= 0
-                                  or Fraction(head.time_base_num, head.time_base_den) != time_base):
+    if time_base is not None and (
+        head.time_base_den <= 0 or Fraction(head.time_base_num, head.time_base_den) != time_base
+    ):
         return None
     return head
 

@@ -25,8 +25,12 @@ def frame_rate(stream: Any) -> Fraction:
 
     Raw DV, for one, reports an average rate of 60000 (its time base), which no footage has.
     """
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate,
-                 getattr(getattr(stream, "codec_context", None), "framerate", None)):
+    for rate in (
+        stream.average_rate,
+        stream.guessed_rate,
+        stream.base_rate,
+        getattr(getattr(stream, "codec_context", None), "framerate", None),
+    ):
         if rate and 0 < Fraction(rate) <= 1000:
             return Fraction(rate)
     return Fraction(25)
@@ -68,8 +72,10 @@ class Timeline:
 
     def describe(self) -> dict[str, Any]:
         if self.from_index:
-            how = (f"stamped from the frame index at {float(self.rate):g} fps: the container's timestamps "
-                   "are not in presentation order (decode-order times, e.g. packed B-frames in AVI)")
+            how = (
+                f"stamped from the frame index at {float(self.rate):g} fps: the container's timestamps "
+                "are not in presentation order (decode-order times, e.g. packed B-frames in AVI)"
+            )
         elif self.restamped:
             how = "the frames' own timestamps; missing or repeated ones stamped one frame period on"
         else:

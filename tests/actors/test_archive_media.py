@@ -35,8 +35,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Remasterer:
     """A describe-free remaster: no restoration, no upscaling, the fastest encoder preset."""
-    return Remasterer(out_root=str(tmp_path_factory.mktemp("remasters")), restore="off", upscale=1,
-                      preset="ultrafast", measure_frames=6)
+    return Remasterer(
+        out_root=str(tmp_path_factory.mktemp("remasters")),
+        restore="off",
+        upscale=1,
+        preset="ultrafast",
+        measure_frames=6,
+    )
 
 
 def remaster(remasterer: Remasterer, path: Path, asset_id: str | None = None) -> tuple[dict, dict]:
@@ -66,11 +71,19 @@ def read(path: str | Path) -> dict[str, Any]:
                     wide = frame.to_ndarray(format="rgb48le")
         ctx = video.codec_context
         sar = video.sample_aspect_ratio or ctx.sample_aspect_ratio
-        return {"codec": ctx.name, "pix_fmt": ctx.pix_fmt, "width": ctx.width, "height": ctx.height,
-                "sar": Fraction(sar) if sar else Fraction(1), "frames": frames, "times": times,
-                "field_order": ctx.field_order, "first": wide,
-                "audio": [s.codec_context.name for s in audio],
-                "payloads": [payloads[s.index] for s in audio]}
+        return {
+            "codec": ctx.name,
+            "pix_fmt": ctx.pix_fmt,
+            "width": ctx.width,
+            "height": ctx.height,
+            "sar": Fraction(sar) if sar else Fraction(1),
+            "frames": frames,
+            "times": times,
+            "field_order": ctx.field_order,
+            "first": wide,
+            "audio": [s.codec_context.name for s in audio],
+            "payloads": [payloads[s.index] for s in audio],
+        }
 
 
 def display_ratio(info: dict[str, Any]) -> Fraction:
@@ -113,8 +126,13 @@ def test_combing_tells_field_orders_apart() -> None:
 
 
 def test_master_depth_follows_the_source() -> None:
-    assert [master_pix_fmt(d) for d in (8, 9, 10, 12, 16)] == ["bgr0", "gbrp10le", "gbrp10le", "gbrp12le",
-                                                               "gbrp16le"]
+    assert [master_pix_fmt(d) for d in (8, 9, 10, 12, 16)] == [
+        "bgr0",
+        "gbrp10le",
+        "gbrp10le",
+        "gbrp12le",
+        "gbrp16le",
+    ]
 
 
 # -- the corpus is what it says ----------------------------------------------------------------
@@ -146,8 +164,9 @@ def test_the_corpus_has_the_properties_it_claims(corpus: dict[str, Path]) -> Non
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", KINDS)
-def test_remaster_keeps_every_frame_track_and_the_shape(name: str, corpus: dict[str, Path],
-                                                        plain: Remasterer) -> None:
+def test_remaster_keeps_every_frame_track_and_the_shape(
+    name: str, corpus: dict[str, Path], plain: Remasterer
+) -> None:
     kind = archive_media.KINDS[name]
     source = read(corpus[name])
     master_row, access_row = remaster(plain, corpus[name])
@@ -178,7 +197,8 @@ def test_remaster_keeps_every_frame_track_and_the_shape(name: str, corpus: dict[
 
 @pytest.mark.slow
 def test_pcm_audio_is_copied_into_the_master_and_made_aac_in_the_access_copy(
-        corpus: dict[str, Path], plain: Remasterer) -> None:
+    corpus: dict[str, Path], plain: Remasterer
+) -> None:
     source = read(corpus["dnxhr_mxf"])
     assert source["audio"] == ["pcm_s16le", "pcm_s16le"]
     master_row, access_row = remaster(plain, corpus["dnxhr_mxf"], "pcm")
@@ -193,8 +213,14 @@ def test_pcm_audio_is_copied_into_the_master_and_made_aac_in_the_access_copy(
 
 @pytest.mark.slow
 def test_anamorphic_pictures_keep_their_aspect_when_upscaled(corpus: dict[str, Path], tmp_path: Path) -> None:
-    remasterer = Remasterer(out_root=str(tmp_path), restore="off", upscale=2, upscale_method="lanczos",
-                            preset="ultrafast", measure_frames=6)
+    remasterer = Remasterer(
+        out_root=str(tmp_path),
+        restore="off",
+        upscale=2,
+        upscale_method="lanczos",
+        preset="ultrafast",
+        measure_frames=6,
+    )
     master_row, access_row = remaster(remasterer, corpus["anamorphic_mp4"])
     for row in (master_row, access_row):
         info = read(row["output_uri"])
@@ -204,8 +230,9 @@ def test_anamorphic_pictures_keep_their_aspect_when_upscaled(corpus: dict[str, P
 
 
 @pytest.mark.slow
-def test_packed_b_frames_in_avi_are_timed_as_a_player_times_them(corpus: dict[str, Path],
-                                                                  plain: Remasterer) -> None:
+def test_packed_b_frames_in_avi_are_timed_as_a_player_times_them(
+    corpus: dict[str, Path], plain: Remasterer
+) -> None:
     with av.open(str(corpus["mpeg4_packed_avi"])) as container:
         raw = [frame.pts for frame in container.decode(video=0)]
     assert any(b <= a for a, b in pairwise(raw))  # decode order: 2, 4, 3, 6, 5, ...
@@ -235,9 +262,16 @@ def test_ten_bit_sources_keep_ten_bits_in_the_master(corpus: dict[str, Path], pl
 
 @pytest.mark.slow
 def test_interlaced_masters_keep_their_fields_and_access_copies_are_deinterlaced(
-        corpus: dict[str, Path], tmp_path: Path) -> None:
-    remasterer = Remasterer(out_root=str(tmp_path), restore="denoise", upscale=2, upscale_method="lanczos",
-                            preset="ultrafast", measure_frames=6)
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    remasterer = Remasterer(
+        out_root=str(tmp_path),
+        restore="denoise",
+        upscale=2,
+        upscale_method="lanczos",
+        preset="ultrafast",
+        measure_frames=6,
+    )
     master_row, access_row = remaster(remasterer, corpus["anamorphic_pal_mkv"])
     assert (master_row["width"], master_row["height"], master_row["upscale"]) == (720, 576, 1)
     assert (access_row["width"], access_row["height"], access_row["upscale"]) == (1440, 1152, 2)
@@ -248,21 +282,29 @@ def test_interlaced_masters_keep_their_fields_and_access_copies_are_deinterlaced
 
     def combing(path: str | Path) -> float:
         with av.open(str(path)) as container:
-            return float(np.mean([comb(f.to_ndarray(format="gray").astype(np.float32))
-                                  for f in container.decode(video=0)]))
+            return float(
+                np.mean(
+                    [comb(f.to_ndarray(format="gray").astype(np.float32)) for f in container.decode(video=0)]
+                )
+            )
 
-    source, master, access = combing(corpus["anamorphic_pal_mkv"]), combing(master_row["output_uri"]), \
-        combing(access_row["output_uri"])
+    source, master, access = (
+        combing(corpus["anamorphic_pal_mkv"]),
+        combing(master_row["output_uri"]),
+        combing(access_row["output_uri"]),
+    )
     assert master > 0.5 * source  # the fields are still there, denoised each on its own
     assert access < 0.2 * source  # and gone from the deinterlaced access copy
     assert read(master_row["output_uri"])["field_order"] == 2  # AV_FIELD_TT, in the Matroska header
 
 
 @pytest.mark.slow
-def test_before_and_after_figures_are_measured_on_source_and_output(corpus: dict[str, Path],
-                                                                     tmp_path: Path) -> None:
-    remasterer = Remasterer(out_root=str(tmp_path), restore="off", upscale=2, preset="ultrafast",
-                            measure_frames=6, device="cpu")
+def test_before_and_after_figures_are_measured_on_source_and_output(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    remasterer = Remasterer(
+        out_root=str(tmp_path), restore="off", upscale=2, preset="ultrafast", measure_frames=6, device="cpu"
+    )
     master_row, _ = remaster(remasterer, corpus["vfr_mkv"])
     assert master_row["sharpness_after"] != master_row["sharpness_before"]
     assert master_row["noise_after"] != master_row["noise_before"]
