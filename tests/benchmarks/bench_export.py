@@ -45,7 +45,7 @@ def main() -> None:
         write_catalog(settings, specs, spaces=())
         built = time.perf_counter() - started
         shots = len(specs)
-        for formats in (["webvtt"], ["iiif"], ["webvtt", "iiif"]):
+        for formats in (["webvtt"], ["iiif"], ["pbcore"], ["webvtt", "iiif", "pbcore"]):
             out = os.path.join(root, "out-" + "-".join(formats))
             row: dict[str, object] = {"formats": formats}
             for phase, force in (("cold", False), ("warm", False), ("forced", True)):
