@@ -37,7 +37,8 @@ def frame_rate(stream: Any) -> Fraction:
 
 
 def _rising(values: Sequence[int | None]) -> bool:
-    return all(v is not None for v in values) and all(b > a for a, b in pairwise(values))
+    present = [v for v in values if v is not None]
+    return len(present) == len(values) and all(b > a for a, b in pairwise(present))
 
 
 class Timeline:

@@ -158,7 +158,9 @@ class Deinterlacer:
 
     def __init__(self, width: int, height: int, order: str, time_base: Fraction = Fraction(1, 25)) -> None:
         self.graph = av.filter.Graph()
-        source = self.graph.add_buffer(width=width, height=height, format="rgb24", time_base=time_base)
+        source = self.graph.add_buffer(
+            width=width, height=height, format=av.VideoFormat("rgb24"), time_base=time_base
+        )
         parity = {"tff": "tff", "bff": "bff"}[order]
         chain = [
             self.graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=all"),
@@ -174,7 +176,7 @@ class Deinterlacer:
     def _drain(self) -> Iterator[np.ndarray]:
         while True:
             try:
-                frame = self.graph.pull()
+                frame = self.graph.vpull()
             except (av.BlockingIOError, av.EOFError):
                 return
             yield frame.to_ndarray(format="rgb24")
@@ -234,7 +236,7 @@ class FrameDeinterlacer:
         source = self.graph.add_buffer(
             width=first.width,
             height=first.height,
-            format=first.format.name,
+            format=first.format,
             time_base=time_base or Fraction(1, 25),
         )
         parity = {"tff": "tff", "bff": "bff"}[order]

@@ -21,7 +21,8 @@ class KeyframeCandidate:
     __slots__ = ("frame", "idx", "image", "score")
 
     def __init__(self, idx: int, score: float, frame: av.VideoFrame) -> None:
-        self.idx, self.score, self.frame = idx, score, frame
+        self.idx, self.score = idx, score
+        self.frame: av.VideoFrame | None = frame  # None once released or turned into ``image``
         self.image: np.ndarray | None = None
 
 

@@ -126,7 +126,7 @@ def _measure(container: Any, params: QCParams) -> dict[str, Any]:
             if len(errors) < params.max_events:
                 errors.append(
                     _event(
-                        video.index,
+                        meter.stream.index,
                         decoded,
                         meter.end_s,
                         f"the video ends after {decoded} of {declared} declared frames",

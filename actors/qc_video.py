@@ -136,7 +136,7 @@ def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     """The first plane of a frame as an array of its code values (a view, no copy)."""
     plane = frame.planes[0]
     dtype = np.dtype(np.uint8 if bit_depth(frame.format.name) <= 8 else np.uint16)
-    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    rows = np.frombuffer(memoryview(plane), dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
     return rows[:, : plane.width]
 
 

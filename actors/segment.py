@@ -332,9 +332,9 @@ class _AssetRun(ShotBoundaries):
         mu_sd = cv2.meanStdDev(gray)
         mu, sd = float(mu_sd[0][0, 0]), float(mu_sd[1][0, 0])
         lit = cv2.inRange(hsv[:, :, 2], _DARK_V, 255)
-        hist = cv2.calcHist([hsv], [0, 1], lit, [16, 4], [0, 180, 0, 256]).ravel()
-        total = float(hist.sum())
-        hist = hist / total if total > 0 else hist
+        counts = cv2.calcHist([hsv], [0, 1], lit, [16, 4], [0, 180, 0, 256]).ravel()
+        total = float(counts.sum())
+        hist = (counts / total if total > 0 else counts).astype(np.float32)
         sat_lit = cv2.mean(hsv, mask=lit)[1] if total > 0 else 0.0
         thumb = cv2.resize(gray, self.thumb_size, interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
         centred = thumb - thumb.mean()
@@ -416,7 +416,8 @@ class _AssetRun(ShotBoundaries):
         self.held = deque(c for c in self.held if c.frame is not None)
         while len(self.held) > self.max_held:
             oldest = self.held.popleft()
-            oldest.image = self.keyframe_image(oldest.frame)
+            if oldest.frame is not None:  # held only while it has one (filtered above)
+                oldest.image = self.keyframe_image(oldest.frame)
             oldest.frame = None
 
     @staticmethod
@@ -478,7 +479,12 @@ class _AssetRun(ShotBoundaries):
         key_idx = None
         sid = shot_id(self.base["asset_id"], shot.start, end)
         if cand is not None:
-            image = cand.image if cand.image is not None else self.keyframe_image(cand.frame)
+            if cand.image is not None:
+                image = cand.image
+            elif cand.frame is not None:
+                image = self.keyframe_image(cand.frame)
+            else:  # a chosen candidate always keeps one of the two; say so if it did not
+                raise RuntimeError(f"keyframe candidate {cand.idx} of shot {sid} was released")
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, seg.jpeg_quality])
             if not ok:
                 raise RuntimeError("JPEG encoding of the keyframe failed")
