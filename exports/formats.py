@@ -8,6 +8,7 @@ A format may also render files about several assets at once (`collection_files`)
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from typing import ClassVar, Protocol
 
@@ -43,6 +44,14 @@ class WebVTTFormat:
         return {}
 
 
+IIIF_INSTALL = "pip install --no-deps iiif-prezi3==3.1.1"
+"""iiif-prezi3 pins Pillow<=12.0.0, which the faces audit's Pillow>=12.3 refuses: installed apart."""
+
+
+def iiif_available() -> bool:
+    return importlib.util.find_spec("iiif_prezi3") is not None
+
+
 class IIIFFormat:
     name: ClassVar[str] = "iiif"
     describe: ClassVar[str] = "IIIF Presentation 3: a manifest per asset (shots as ranges), a collection"
@@ -75,7 +84,10 @@ FORMATS: dict[str, ExportFormat] = {f.name: f for f in (WebVTTFormat(), IIIFForm
 
 
 def get_format(name: str) -> ExportFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise UnknownFormatError(f"no export format {name!r}: the formats are {', '.join(FORMATS)}") from None
+    if name not in FORMATS:
+        raise UnknownFormatError(f"no export format {name!r}: the formats are {', '.join(FORMATS)}")
+    if name == IIIFFormat.name and not iiif_available():
+        raise UnknownFormatError(
+            f"the iiif format needs iiif-prezi3, which is not installed ({IIIF_INSTALL})"
+        )
+    return FORMATS[name]

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from catalog.iceberg import open_catalog, read
 from catalog.settings import Settings
 from exports import webvtt
+from exports.formats import IIIF_INSTALL, iiif_available
 from exports.record import AssetRecord, UnknownAssetError, load_records
 
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -45,11 +46,19 @@ def exports_router(settings: Settings, dependencies: Sequence[Dependency] = ()) 
         except UnknownAssetError as exc:
             raise HTTPException(404, detail=str(exc), headers=CORS) from None
 
+    def iiif_module() -> Any:
+        if not iiif_available():
+            raise HTTPException(
+                503, detail=f"IIIF needs iiif-prezi3, which is not installed ({IIIF_INSTALL})"
+            )
+        from exports import iiif
+
+        return iiif
+
     @router.get("/iiif/collection.json", response_class=Response)
     def iiif_collection(request: Request) -> Response:
         """Every asset's manifest, as one IIIF Presentation 3 Collection."""
-        from exports import iiif
-
+        iiif = iiif_module()
         rows = read(opened(), "assets", columns=("asset_id", "uri")).to_pylist()
         records = [AssetRecord(row, None, [], [], []) for row in sorted(rows, key=lambda r: r["asset_id"])]
         body = iiif.to_bytes(iiif.collection(records, _base(request)))
@@ -58,8 +67,7 @@ def exports_router(settings: Settings, dependencies: Sequence[Dependency] = ()) 
     @router.get("/iiif/{asset_id}/manifest.json", response_class=Response)
     def iiif_manifest(asset_id: str, request: Request) -> Response:
         """The asset as a IIIF Presentation 3 Manifest: one Canvas, its shots as Ranges."""
-        from exports import iiif
-
+        iiif = iiif_module()
         body = iiif.to_bytes(iiif.manifest(record(asset_id), _base(request)))
         return Response(body, media_type=IIIF_JSON, headers=CORS)
 

@@ -16,12 +16,11 @@ from typer.testing import CliRunner
 from catalog import schema
 from catalog.iceberg import open_catalog, replace_assets
 from catalog.settings import Settings
+from exports import formats
 from exports import webvtt as vtt
+from exports.formats import IIIF_INSTALL
 from exports.record import UnknownAssetError, load_records
 from exports.run import MANIFEST, ExportError, export, export_command
-
-iiif_prezi3 = pytest.importorskip("iiif_prezi3")
-from exports import iiif  # noqa: E402
 
 REEL_A = asset_id("reel-a")
 REEL_C = asset_id("reel-c")
@@ -110,6 +109,9 @@ def test_webvtt_tracks_parse_back(archive: Settings) -> None:
 
 
 def test_iiif_manifest_loads_back_with_canvas_ranges_and_annotations(archive: Settings) -> None:
+    iiif_prezi3 = pytest.importorskip("iiif_prezi3", reason=IIIF_INSTALL)
+    from exports import iiif
+
     records = load_records(open_catalog(archive), [REEL_A, REEL_C])
     base = "http://archive.example"
     document = json.loads(iiif.to_bytes(iiif.manifest(records[0], base)))
@@ -139,17 +141,16 @@ def test_iiif_manifest_loads_back_with_canvas_ranges_and_annotations(archive: Se
 
 def test_export_writes_each_asset_and_skips_what_has_not_changed(archive: Settings, tmp_path: Path) -> None:
     out = str(tmp_path / "out")
-    first = export(archive, out=out, formats=["webvtt", "iiif"], everything=True)
+    first = export(archive, out=out, formats=["webvtt", "pbcore"], everything=True)
     assert first["assets"] == 5 and len(first["exported"]) == 10 and not first["skipped"]
-    assert (tmp_path / "out" / REEL_A / "manifest.json").is_file()
+    assert (tmp_path / "out" / REEL_A / "pbcore.xml").is_file()
     assert (tmp_path / "out" / REEL_A / "chapters.vtt").is_file()
-    assert (tmp_path / "out" / "collection.json").is_file()
     assert not [p for p in (tmp_path / "out").rglob("*.part")]
-    again = export(archive, out=out, formats=["webvtt", "iiif"], everything=True)
+    again = export(archive, out=out, formats=["webvtt", "pbcore"], everything=True)
     assert not again["exported"] and len(again["skipped"]) == 10
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
-    assert set(manifest["formats"]) == {"webvtt", "iiif"} and REEL_A in manifest["formats"]["iiif"]
-    moved = export(archive, out=out, formats=["iiif"], asset_ids=[REEL_A], base_url="http://elsewhere")
+    assert set(manifest["formats"]) == {"webvtt", "pbcore"} and REEL_A in manifest["formats"]["pbcore"]
+    moved = export(archive, out=out, formats=["pbcore"], asset_ids=[REEL_A], base_url="http://elsewhere")
     assert [e["asset_id"] for e in moved["exported"]] == [REEL_A]
     by_query = export(
         archive,
@@ -163,14 +164,14 @@ def test_export_writes_each_asset_and_skips_what_has_not_changed(archive: Settin
 def test_bad_input_is_one_line_and_nothing_written(archive: Settings, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "out"
     with pytest.raises(ExportError, match="'nope' is not in the catalog"):
-        export(archive, out=str(out), formats=["iiif"], asset_ids=[REEL_A, "nope"])
+        export(archive, out=str(out), formats=["webvtt"], asset_ids=[REEL_A, "nope"])
     assert not out.exists()
     with pytest.raises(ExportError, match="no export format 'mets'"):
         export(archive, out=str(out), formats=["mets"], asset_ids=[REEL_A])
     blocker = tmp_path / "a-file"  # a target below a file cannot be made (even by root)
     blocker.write_bytes(b"x")
     with pytest.raises(ExportError, match="cannot write to the export target"):
-        export(archive, out=str(blocker / "x"), formats=["iiif"], asset_ids=[REEL_A])
+        export(archive, out=str(blocker / "x"), formats=["pbcore"], asset_ids=[REEL_A])
     assert blocker.read_bytes() == b"x"
 
 
@@ -192,15 +193,37 @@ def test_the_command_prints_one_line_or_json(archive: Settings, tmp_path: Path, 
 def test_export_to_s3_is_one_put_per_file_and_incremental(archive: Settings, s3_bucket) -> None:
     bucket, client = s3_bucket
     settings = Settings(home=archive.home, catalog_url=None)  # with the ARCHIVIST_S3_* of the fixture
-    first = export(settings, out=f"s3://{bucket}/exports", formats=["webvtt", "iiif"], asset_ids=[REEL_A])
+    first = export(settings, out=f"s3://{bucket}/exports", formats=["webvtt", "pbcore"], asset_ids=[REEL_A])
     assert len(first["exported"]) == 2
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert {
-        f"exports/{REEL_A}/manifest.json",
+        f"exports/{REEL_A}/pbcore.xml",
         f"exports/{REEL_A}/captions.vtt",
         f"exports/{MANIFEST}",
     } <= keys
-    again = export(settings, out=f"s3://{bucket}/exports", formats=["webvtt", "iiif"], asset_ids=[REEL_A])
+    again = export(settings, out=f"s3://{bucket}/exports", formats=["webvtt", "pbcore"], asset_ids=[REEL_A])
     assert not again["exported"] and len(again["skipped"]) == 2
     with pytest.raises(ExportError, match="cannot write to the export target"):
-        export(settings, out="s3://no-such-bucket-here/x", formats=["iiif"], asset_ids=[REEL_A])
+        export(settings, out="s3://no-such-bucket-here/x", formats=["pbcore"], asset_ids=[REEL_A])
+
+
+def test_without_iiif_prezi3_the_iiif_format_is_one_clear_error(
+    archive: Settings, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(formats, "iiif_available", lambda: False)
+    with pytest.raises(ExportError, match="needs iiif-prezi3, which is not installed"):
+        export(archive, out=str(tmp_path / "o"), formats=["webvtt", "iiif"], asset_ids=[REEL_A])
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_iiif_export_writes_manifests_and_a_collection_of_them(archive: Settings, tmp_path: Path) -> None:
+    pytest.importorskip("iiif_prezi3", reason=IIIF_INSTALL)
+    done = export(
+        archive, out=str(tmp_path), formats=["iiif"], asset_ids=[REEL_A, REEL_C], base_url="http://a.b"
+    )
+    assert [e["files"] for e in done["exported"]] == [
+        [f"{REEL_A}/manifest.json"],
+        [f"{REEL_C}/manifest.json"],
+    ]
+    listed = json.loads((tmp_path / "collection.json").read_text())["items"]
+    assert [i["id"] for i in listed] == [f"http://a.b/iiif/{a}/manifest.json" for a in (REEL_A, REEL_C)]

@@ -12,10 +12,9 @@ from catalog_helpers import SAMPLE, FakeText, asset_id, fake_image, write_catalo
 from fastapi.testclient import TestClient
 
 from catalog.settings import Settings
+from exports.formats import IIIF_INSTALL
 from indexes.query import QueryEngine
 from serve.app import create_app
-
-iiif_prezi3 = pytest.importorskip("iiif_prezi3")
 
 REEL_C = asset_id("reel-c")
 
@@ -29,6 +28,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
 
 
 def test_manifest_is_served_with_cors_and_loads_into_iiif_prezi3(client: TestClient) -> None:
+    iiif_prezi3 = pytest.importorskip("iiif_prezi3", reason=IIIF_INSTALL)
     response = client.get(f"/iiif/{REEL_C}/manifest.json")
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "*"
     assert response.headers["content-type"].startswith("application/ld+json")
@@ -45,6 +45,7 @@ def test_manifest_is_served_with_cors_and_loads_into_iiif_prezi3(client: TestCli
 
 
 def test_collection_lists_every_asset(client: TestClient) -> None:
+    pytest.importorskip("iiif_prezi3", reason=IIIF_INSTALL)
     response = client.get("/iiif/collection.json")
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "*"
     items = response.json()["items"]
@@ -60,7 +61,15 @@ def test_vtt_tracks_are_served_and_parse(client: TestClient) -> None:
 
 
 def test_unknown_asset_or_track_is_a_404_in_the_api_shape(client: TestClient) -> None:
-    missing = client.get("/iiif/nope/manifest.json")
+    missing = client.get("/vtt/nope/chapters.vtt")
     assert missing.status_code == 404 and "'nope' is not in the catalog" in missing.json()["error"]
     assert client.get(f"/vtt/{REEL_C}/subtitles.vtt").status_code == 404
     assert set(json.loads(client.get("/vtt/nope/captions.vtt").text)) == {"error", "detail"}
+
+
+def test_without_iiif_prezi3_iiif_is_a_503_saying_what_to_install(client: TestClient, monkeypatch) -> None:
+    import exports.http
+
+    monkeypatch.setattr(exports.http, "iiif_available", lambda: False)
+    response = client.get(f"/iiif/{REEL_C}/manifest.json")
+    assert response.status_code == 503 and IIIF_INSTALL in response.json()["error"]
