@@ -57,8 +57,14 @@ def texture(seed: int, width: int, mono: bool = False) -> np.ndarray:
                 img, (x, y), (x + int(rng.integers(8, 50)), y + int(rng.integers(8, 40))), colour, -1
             )
     if mono:
-        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        img = np.asarray(cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
     return img
+
+
+def decode_jpeg(data: bytes, flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    assert image is not None, "the keyframe is not a JPEG OpenCV can read"
+    return image
 
 
 def panning(seed: int, n: int, speed: int, mono: bool = False) -> list[np.ndarray]:
@@ -209,7 +215,7 @@ def test_bikes_cuts_and_bunny_single_shot() -> None:
     b = bunny_rows[0]
     assert (b["width"], b["height"], b["fps"], b["video_codec"]) == (1280, 720, 25.0, "h264")
     assert (b["audio_streams"], b["audio_codec"]) == (1, "aac")
-    key = cv2.imdecode(np.frombuffer(b["keyframe_jpeg"], np.uint8), cv2.IMREAD_COLOR)
+    key = decode_jpeg(b["keyframe_jpeg"], cv2.IMREAD_COLOR)
     assert key.shape[:2] == (144, 256)
 
 
@@ -364,7 +370,7 @@ def test_interlaced_asset_is_analysed_deinterlaced(kind: str, tmp_path: Path) ->
     path = make(kind, tmp_path)
     [row] = Segmenter(keyframe_max_side=1024)(table(ref(path, "d" * 64))).to_pylist()
     assert row["status"] == "ok" and row["frame_count"] == 25  # one frame out per frame in
-    key = cv2.imdecode(np.frombuffer(row["keyframe_jpeg"], np.uint8), cv2.IMREAD_GRAYSCALE)
+    key = decode_jpeg(row["keyframe_jpeg"], cv2.IMREAD_GRAYSCALE)
     assert key.shape[0] == row["height"]  # full height: combing would show, were it there
     with av.open(str(path)) as container:
         woven = [f.to_ndarray(format="gray") for f in container.decode(video=0)][row["keyframe_frame"]]
@@ -387,6 +393,6 @@ def test_phone_clip_is_analysed_and_keyframed_the_way_it_is_shown(tmp_path: Path
     write_video(path, frames, rotation=90)
     rows = Segmenter(keyframe_max_side=384)(table(ref(path, "e" * 64))).to_pylist()
     assert [r["start_frame"] for r in rows] == [0, 25]
-    key = cv2.imdecode(np.frombuffer(rows[0]["keyframe_jpeg"], np.uint8), cv2.IMREAD_GRAYSCALE)
+    key = decode_jpeg(rows[0]["keyframe_jpeg"], cv2.IMREAD_GRAYSCALE)
     assert key.shape == (W, H)  # portrait: 320 tall, 180 wide
     assert key[-12:].mean() > 200 and key[:12].mean() < 200  # the band is at the bottom
