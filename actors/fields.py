@@ -19,6 +19,7 @@ fields stay fields.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from itertools import pairwise
@@ -297,9 +298,14 @@ def deinterlaced(
             yield from frames
             return
         deint = FrameDeinterlacer(head[0], order, stream.time_base)
-        for frame in head:
-            yield from deint.push(frame)
-        for frame in frames:
+        shape = (head[0].width, head[0].height, head[0].format.name)
+        for frame in itertools.chain(head, frames):
+            if (frame.width, frame.height, frame.format.name) != shape:
+                # a stream that changes size or format mid-way (a tape's mode switch): the
+                # filter graph is built for one, so finish it and start another
+                yield from deint.flush()
+                deint = FrameDeinterlacer(frame, order, stream.time_base)
+                shape = (frame.width, frame.height, frame.format.name)
             yield from deint.push(frame)
         yield from deint.flush()
     finally:  # let go of the decoder now, before its container closes

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import wave
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -396,3 +397,22 @@ def test_phone_clip_is_analysed_and_keyframed_the_way_it_is_shown(tmp_path: Path
     key = decode_jpeg(rows[0]["keyframe_jpeg"], cv2.IMREAD_GRAYSCALE)
     assert key.shape == (W, H)  # portrait: 320 tall, 180 wide
     assert key[-12:].mean() > 200 and key[:12].mean() < 200  # the band is at the bottom
+
+
+def test_deinterlacing_survives_a_change_of_frame_size() -> None:
+    """A tape whose mode switches mid-way: every frame still comes out, one for one."""
+    from types import SimpleNamespace
+
+    from actors.fields import deinterlaced
+
+    stream = SimpleNamespace(
+        codec_context=SimpleNamespace(field_order=2, name="mpeg2video"), time_base=Fraction(1, 25)
+    )
+    frames = []
+    for i in range(12):
+        w, h = (64, 48) if i < 6 else (80, 64)
+        frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 20 * i % 255, np.uint8), format="rgb24")
+        frame.pts = i
+        frames.append(frame.reformat(format="yuv420p"))
+    out = list(deinterlaced(iter(frames), stream, probe_frames=4))
+    assert [(f.width, f.height) for f in out] == [(f.width, f.height) for f in frames]
