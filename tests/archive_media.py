@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -404,7 +405,9 @@ def _tone(track: int, start: int, count: int, rate: int) -> np.ndarray:
 
 
 def _add_audio(container: av.container.OutputContainer, audio: Audio) -> av.audio.stream.AudioStream:
-    stream = container.add_stream(audio.codec, rate=audio.rate, layout=audio.layout)
+    stream = cast(
+        av.audio.stream.AudioStream, container.add_stream(audio.codec, rate=audio.rate, layout=audio.layout)
+    )
     if audio.format:
         stream.format = audio.format
     if audio.codec in ("aac", "libmp3lame", "mp2", "ac3", "wmav2", "libopus"):
@@ -475,7 +478,7 @@ class _FieldFlags:
     def __init__(self, kind: Kind, time_base: Fraction) -> None:
         self.graph = av.filter.Graph()
         source = self.graph.add_buffer(
-            width=kind.size[0], height=kind.size[1], format=kind.pix_fmt, time_base=time_base
+            width=kind.size[0], height=kind.size[1], format=av.VideoFormat(kind.pix_fmt), time_base=time_base
         )
         flags = self.graph.add("setparams", f"field_mode={kind.field_order}")
         source.link_to(flags)
@@ -484,7 +487,7 @@ class _FieldFlags:
 
     def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
         self.graph.push(frame)
-        return self.graph.pull()
+        return self.graph.vpull()
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -499,7 +502,7 @@ def make(kind_name: str, folder: Path, *, seed: int = 0) -> Path:
     width, height = kind.size
     packed = kind_name == "mpeg4_packed_avi"
     with av.open(str(path), "w", format=kind.container, options=dict(kind.container_options)) as container:
-        video = container.add_stream(kind.codec, rate=kind.rate)
+        video = cast(av.video.stream.VideoStream, container.add_stream(kind.codec, rate=kind.rate))
         video.width, video.height, video.pix_fmt = width, height, kind.pix_fmt
         ctx = video.codec_context
         ctx.time_base = Fraction(1, 1000) if kind.steps else 1 / kind.rate
