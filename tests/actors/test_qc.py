@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -34,12 +35,15 @@ def _write(
     """A file of these luma pictures (grey, chroma neutral) and PCM tracks (float, ±1 full scale)."""
     height, width = pictures[0].shape
     with av.open(str(path), "w", format=fmt) as out:
-        video = out.add_stream(codec, rate=RATE)
+        video = cast(av.video.stream.VideoStream, out.add_stream(codec, rate=RATE))
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         if sar:
             video.codec_context.sample_aspect_ratio = sar
         video.codec_context.options = dict(options)
-        tracks = [out.add_stream("pcm_s16le", rate=48000, layout="mono") for _ in audio or []]
+        tracks = [
+            cast(av.audio.stream.AudioStream, out.add_stream("pcm_s16le", rate=48000, layout="mono"))
+            for _ in audio or []
+        ]
         for index, luma in enumerate(pictures):
             frame = av.VideoFrame(width, height, "yuv420p")
             for plane, values in zip(frame.planes, (luma, None, None), strict=True):
@@ -53,11 +57,11 @@ def _write(
         for stream, samples in zip(tracks, audio or [], strict=True):
             pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
             for start in range(0, len(pcm), 4800):
-                frame = av.AudioFrame.from_ndarray(
+                chunk = av.AudioFrame.from_ndarray(
                     pcm[None, start : start + 4800], format="s16", layout="mono"
                 )
-                frame.sample_rate, frame.pts = 48000, start
-                out.mux(stream.encode(frame))
+                chunk.sample_rate, chunk.pts = 48000, start
+                out.mux(stream.encode(chunk))
             out.mux(stream.encode())
     return path
 
