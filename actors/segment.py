@@ -8,6 +8,13 @@ through; what is kept is per-shot running sums, a ring of small per-frame featur
 couple of seconds (so a boundary found late can still be placed), at most ``_CANDIDATE_BYTES`` of
 decoded keyframe candidates and at most ``_PREFETCH_BYTES`` of decoded frames waiting.
 
+The picture analysed is the one a viewer sees: an interlaced asset (stream field order plus
+measured combing, ``actors.fields``) is deinterlaced with bwdif before analysis, and a display
+matrix (phone footage) is honoured, so keyframes neither comb nor lie on their side
+(``actors.orientation``). The work is split by concern: packets and decode errors in
+``actors.demux`` (shared with ``qc``), the boundary tests in ``actors.shot_boundary``, keyframe
+candidates in ``actors.keyframe_choice``; this module runs them over one asset and writes rows.
+
 Shot boundaries
     *Hard cuts*: the distance between consecutive frames adds a structural term (1 - the
     normalised cross-correlation of 40-px-wide luma thumbnails, after undoing the global shift
