@@ -137,7 +137,7 @@ def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]
                 description=f"words to search for (at most {MAX_QUERY_CHARS} characters)",
                 min_length=1,
                 max_length=MAX_QUERY_CHARS,
-                pattern=r"\S",  # not only blanks
+                pattern=schemas.NOT_BLANK,
             ),
         ],
         top: Top = 10,

@@ -176,6 +176,11 @@ EXAMPLE_BODY: dict[str, Any] = {
 reads the two as optional form fields, cannot say so itself)."""
 
 
+NOT_BLANK = r"[^\s\x1c-\x1f]"
+"""A character Python's `str.strip` keeps: OpenAPI's `\\s` leaves out the separators
+U+001C to U+001F, which `strip` removes, so a text of them alone would pass for words."""
+
+
 def filter_parameters() -> list[dict[str, Any]]:
     """The filters as OpenAPI query parameters: they are parsed from the raw query (so that an
     unknown one is refused, not ignored), which FastAPI cannot see to document."""
@@ -183,7 +188,7 @@ def filter_parameters() -> list[dict[str, Any]]:
     for name, info in Filters.model_fields.items():
         schema = TypeAdapter(info.rebuild_annotation()).json_schema()
         if name in LABEL_FIELDS:  # as the validator takes them: a non-blank label, a bounded list
-            label = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_CHARS, "pattern": r"\S"}
+            label = {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_CHARS, "pattern": NOT_BLANK}
             schema = {"type": "array", "items": label, "maxItems": MAX_LABELS}
         parameters.append(
             {

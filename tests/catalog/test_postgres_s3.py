@@ -32,7 +32,9 @@ def test_a_run_from_s3_into_s3_with_postgres(
     settings = Settings()
 
     summary = run_job(default_spec(f"s3://{bucket}/incoming"))
-    assert summary["assets"] == {"ok": 2, "failed": 1, "skipped": 0, "resumed": 0}, summary["failed"]
+    assert summary["assets"] == {"ok": 2, "damaged": 0, "failed": 1, "skipped": 0, "resumed": 0}, summary[
+        "failed"
+    ]
 
     catalog = open_catalog(settings)
     assets = sql(catalog, "SELECT uri, status FROM assets ORDER BY uri").to_pylist()
