@@ -71,7 +71,7 @@ class Timeline:
         self.last = value
         return value
 
-    def describe(self) -> dict[str, Any]:
+    def manifest(self) -> dict[str, Any]:
         if self.from_index:
             how = (
                 f"stamped from the frame index at {float(self.rate):g} fps: the container's timestamps "

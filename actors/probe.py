@@ -104,8 +104,8 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
     return streams[0]
 
 
-def describe(container: av.container.InputContainer) -> dict[str, Any]:
-    """Technical description of an open container (the ``ASSET_PROBE`` columns but status/error).
+def probe_container(container: av.container.InputContainer) -> dict[str, Any]:
+    """Technical facts of an open container (the ``ASSET_PROBE`` columns but status/error).
 
     Takes an open container so a stage that goes on to decode opens the file only once.
     """
@@ -145,6 +145,6 @@ def describe(container: av.container.InputContainer) -> dict[str, Any]:
 
 
 def probe(uri: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Describe a media file without decoding it (see ``describe``); raises MediaError."""
+    """A media file's technical facts without decoding it (see ``probe_container``); raises MediaError."""
     with open_media(uri, storage_options) as container:
-        return describe(container)
+        return probe_container(container)

@@ -68,7 +68,7 @@ from actors.av_timing import Timeline, frame_rate
 from actors.fields import Deinterlacer, FieldMeter, FieldRestorer, decide, declared_order
 from actors.fingerprint import sha256_of
 from actors.fixity import MASTER_POLICY, FrameChecksums, check_master, checksums_uri, write_checksums
-from actors.probe import describe, open_media, video_stream
+from actors.probe import open_media, probe_container, video_stream
 from actors.qc_policy import PolicyRule
 from actors.remaster_audio import add_tracks
 from actors.remaster_outputs import (
@@ -245,7 +245,7 @@ class Remasterer:
         """What must be known before writing: the description, fields, timestamps, aspect and depth."""
         meter, flags, sample_pts = FieldMeter(), [], []
         with open_media(uri, self.storage_options) as container:
-            info = describe(container)
+            info = probe_container(container)
             stream = video_stream(container)
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
@@ -388,7 +388,7 @@ class Remasterer:
             "frames": decoded,
             "fps": float(rate),
             "time_base": str(time_base),
-            "timing": timeline.describe(),
+            "timing": timeline.manifest(),
             "measured_at": f"{size[0]}x{size[1]}",
             "before": before.result(),
             "after": after.result(),

@@ -78,7 +78,7 @@ from actors.demux import MAX_BAD_PACKETS, PacketReader, Prefetch, explain
 from actors.fields import deinterlaced
 from actors.keyframe_choice import KeyframeCandidate, KeyframePicker
 from actors.orientation import quarter_turns, shown_size, upright
-from actors.probe import MediaError, describe, open_media, video_stream
+from actors.probe import MediaError, open_media, probe_container, video_stream
 from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
 from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams
 from catalog.rows import first_per_asset
@@ -226,7 +226,7 @@ class Segmenter(Stage):
         probed: dict[str, Any] = {}
         try:
             with open_media(str(ref["uri"]), self.storage_options) as container:
-                probed = describe(container)
+                probed = probe_container(container)
                 return _AssetRun(self, base, probed, container).run()
         except Exception as exc:  # bad input is data: one failed row, the batch goes on
             if not isinstance(exc, (MediaError, av.FFmpegError, OSError)):

@@ -104,7 +104,7 @@ def test_decode_order_timestamps_are_restamped_from_the_frame_index() -> None:
     packed = [2, 4, 3, 6, 5, 8, 7, None]  # what a packed-B-frame AVI's frames carry out of the decoder
     timeline = Timeline(_Stream(Fraction(25), Fraction(1, 25)), packed)
     assert [timeline.stamp(p) for p in packed] == list(range(8))
-    assert timeline.describe()["restamped_frames"] == 8 and "frame index" in timeline.describe()["timestamps"]
+    assert timeline.manifest()["restamped_frames"] == 8 and "frame index" in timeline.manifest()["timestamps"]
 
     vfr = [0, 40, 60, 120, 153]  # rising: kept as they are, variable frame rate and all
     timeline = Timeline(_Stream(Fraction(25), Fraction(1, 1000)), vfr)
