@@ -36,20 +36,9 @@ def run_summary(summary: dict[str, Any], console: Console) -> None:
     for stage, seconds in summary["seconds"].items():
         timing.add_row(stage, f"{seconds:.2f}")
     console.print(timing)
-    if summary["failed"]:
-        failed = Table(title="failed assets")
-        failed.add_column("uri", overflow="fold")
-        failed.add_column("error", overflow="fold")
-        for item in summary["failed"]:
-            failed.add_row(item["uri"], item["error"] or "")
-        console.print(failed)
-    if summary.get("damaged"):
-        damaged = Table(title="damaged assets (decoded in part: what decoded is catalogued)")
-        damaged.add_column("uri", overflow="fold")
-        damaged.add_column("damage", overflow="fold")
-        for item in summary["damaged"]:
-            damaged.add_row(item["uri"], item["error"] or "")
-        console.print(damaged)
+    _asset_errors(console, "failed assets", "error", summary["failed"])
+    damaged = "damaged assets (decoded in part: what decoded is catalogued)"
+    _asset_errors(console, damaged, "damage", summary.get("damaged") or [])
 
 
 def outcome_line(summary: dict[str, Any], console: Console) -> None:
@@ -218,3 +207,15 @@ def stage_reference(reference: list[dict[str, Any]], console: Console) -> None:
             table.add_row(p["name"], repr(p["default"]), bounds, meaning)
         if entry["parameters"]:
             console.print(table)
+
+
+def _asset_errors(console: Console, title: str, what: str, items: list[dict[str, Any]]) -> None:
+    """A table of assets and what went wrong with each, when there are any."""
+    if not items:
+        return
+    table = Table(title=title)
+    table.add_column("uri", overflow="fold")
+    table.add_column(what, overflow="fold")
+    for item in items:
+        table.add_row(item["uri"], item["error"] or "")
+    console.print(table)
