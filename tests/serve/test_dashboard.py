@@ -160,7 +160,9 @@ def base_url(archive) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def browser(base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Opened once the service is up: the runs behind it are over by then, so a headless
+    Chromium that spins on a blank page (seen here) cannot starve Ray's niced workers."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         _ensure_services()
     profile = tmp_path_factory.mktemp("chromium-profile")
