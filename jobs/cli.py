@@ -357,8 +357,9 @@ def sql(
         typer.Option("--as-of", help="the catalog as a run left it (its id) or as it stood at an ISO time"),
     ] = None,
 ) -> None:
-    """Query the catalog with DuckDB: every table at the latest catalog version (the whole of
-    the last completed run's commits), or at an earlier one."""
+    """Query the catalog with DuckDB, every table at one catalog version (the latest, or --as-of).
+
+    A version is the whole of a completed run's commits, so a join never mixes two runs."""
     from catalog.iceberg import open_catalog
     from catalog.query import sql as run_sql
     from jobs import report
