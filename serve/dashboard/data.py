@@ -374,7 +374,7 @@ class DashboardData:
 def _equal(column: str, value: str) -> BooleanExpression:
     """column = value, as a scan's row filter (pyiceberg's positional constructor, which the
     pydantic plugin of mypy does not see)."""
-    return EqualTo(column, value)  # type: ignore[call-arg, misc]
+    return EqualTo(column, value)  # type: ignore[call-arg]
 
 
 def read_at(catalog: SqlCatalog, name: str, columns: tuple[str, ...], snapshot_id: int | None) -> pa.Table:
