@@ -52,7 +52,7 @@ from pydantic import Field
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, clip_box, model_file, onnx_session
 from actors.stage import RUNTIME, ModelParams, Owned
-from catalog.rows import exploded, positions
+from catalog.rows import exploded, positions, shot_rows
 from catalog.schema import FACES_OUT
 
 DEFAULT_MODEL = "centerface"
@@ -239,8 +239,10 @@ class FaceAnalyzer(KeyframeStage):
 
     @classmethod
     def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
-        """A `faces` row per face found, numbered within its shot from 0."""
-        has, faces, parents = exploded(rows.filter(pc.is_valid(rows["shot_id"])), "faces")
+        """A `faces` row per face found on the shot's keyframe, numbered from 0. (A long take's
+        further keyframes would count one person several times: following a face through a
+        shot is a track's job, not a row per picture.)"""
+        has, faces, parents = exploded(shot_rows(rows), "faces")
         columns = {
             "shot_id": has["shot_id"].take(parents),
             "asset_id": has["asset_id"].take(parents),

@@ -5,6 +5,13 @@ so the keyframe cannot be chosen as frames go by. This module keeps a few candid
 (the sharpest frame of each stretch of it), hands them between shots when a boundary moves,
 and picks one in the middle of the shot at the end. Its only job is that choice; what a frame
 scores and how memory is bounded per asset are the segment run's.
+
+A long take (an interview, a surveillance camera, news rushes) is more than one picture: one
+keyframe would leave whoever walks in later unfindable. So a shot longer than a bound also
+gets further keyframes among the same candidates, each one whose picture differs from every
+keyframe already chosen (a small luma thumbnail's correlation and a colour histogram, the
+features shot detection measures anyway), never two within a minimum gap. A static take
+stays one keyframe: more pictures of the same thing would only repeat it in search.
 """
 
 from __future__ import annotations
@@ -16,14 +23,34 @@ import numpy as np
 
 
 class KeyframeCandidate:
-    """A keyframe candidate: the decoded frame itself until memory asks for a small copy."""
+    """A keyframe candidate: the decoded frame itself until memory asks for a small copy,
+    with what its picture looks like in small (``unit``: mean-removed unit-norm luma thumbnail;
+    ``hist``: hue/saturation histogram summing to 1)."""
 
-    __slots__ = ("frame", "idx", "image", "score")
+    __slots__ = ("frame", "hist", "idx", "image", "pts", "score", "unit")
 
-    def __init__(self, idx: int, score: float, frame: av.VideoFrame) -> None:
+    def __init__(
+        self,
+        idx: int,
+        score: float,
+        frame: av.VideoFrame,
+        unit: np.ndarray | None = None,
+        hist: np.ndarray | None = None,
+    ) -> None:
         self.idx, self.score = idx, score
+        self.pts: int | None = frame.pts if frame is not None else None
         self.frame: av.VideoFrame | None = frame  # None once released or turned into ``image``
         self.image: np.ndarray | None = None
+        self.unit, self.hist = unit, hist
+
+    def change(self, other: KeyframeCandidate) -> float:
+        """How different the two pictures are, 0 (alike) to 1: the larger of the structural
+        change (1 - correlation of the thumbnails) and half the histograms' L1 distance."""
+        if self.unit is None or other.unit is None or self.hist is None or other.hist is None:
+            return 0.0
+        structure = 1.0 - float(np.dot(self.unit, other.unit))
+        colour = 0.5 * float(np.abs(self.hist - other.hist).sum())
+        return min(1.0, max(structure, colour))
 
 
 @dataclass(slots=True)
@@ -102,3 +129,22 @@ class KeyframePicker:
             return max(central, key=lambda c: c.score)
         mid = start + n / 2
         return min((b.best for b in self.bins), key=lambda c: abs(c.idx - mid))
+
+    def further(
+        self, chosen: KeyframeCandidate, *, most: int, least_change: float, least_gap: int
+    ) -> list[KeyframeCandidate]:
+        """Up to ``most`` more keyframes besides ``chosen``, in time order: each candidate that
+        differs by at least ``least_change`` from every keyframe taken so far and lies at least
+        ``least_gap`` frames from each. Candidates are tried most different first, so a take
+        that changes once gets its two pictures before any in-between."""
+        taken = [chosen]
+        pool = [b.best for b in self.bins if b.best is not chosen]
+        while pool and len(taken) <= most:
+            distance = {id(c): min(c.change(t) for t in taken) for c in pool}
+            best = max(pool, key=lambda c: (distance[id(c)], c.score))
+            if distance[id(best)] < least_change:
+                break
+            pool.remove(best)
+            if all(abs(best.idx - t.idx) >= least_gap for t in taken):
+                taken.append(best)
+        return sorted(taken[1:], key=lambda c: c.idx)

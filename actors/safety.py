@@ -27,7 +27,7 @@ from pydantic import Field
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, model_file, onnx_session
 from actors.stage import RUNTIME, ModelParams, Owned
-from catalog.rows import columns
+from catalog.rows import keyframe_rows
 from catalog.schema import SAFETY
 
 DEFAULT_MODEL = "open_nsfw"
@@ -72,7 +72,14 @@ class SafetyScorer(KeyframeStage):
 
     @classmethod
     def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
-        return {"shots": columns(rows, ["shot_id", "asset_id", *SAFETY.names])}
+        """The shot's score is its least safe keyframe's: a long take is unsafe if any part is."""
+        scored = keyframe_rows(rows).group_by(["shot_id", "asset_id"], use_threads=False)
+        peaks = scored.aggregate([(name, "max") for name in SAFETY.names])
+        return {
+            "shots": peaks.rename_columns(["shot_id", "asset_id", *SAFETY.names]).cast(
+                pa.schema([pa.field("shot_id", pa.string()), pa.field("asset_id", pa.string()), *SAFETY])
+            )
+        }
 
     def score(self, images: Sequence[np.ndarray]) -> list[float]:
         """NSFW probability of each RGB image, in batches (a batch of 8 is ~3x cheaper per image)."""

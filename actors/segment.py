@@ -43,7 +43,10 @@ Per shot
     frames flat), colourless when its non-dark pixels average a saturation below 12
     (``is_monochrome``: 95 % of the frames). The keyframe is the sharpest frame (variance of the
     Laplacian, discounted for frames unlike their neighbour: flashes, transitions) among one
-    candidate per stretch of the shot, picked in its middle 60 %. ``start_s``/``end_s`` come from
+    candidate per stretch of the shot, picked in its middle 60 %; a shot of ``long_take_s`` or more
+    gets up to ``max_keyframes`` in all where its picture changes (``actors.keyframe_choice``), each
+    a row of its own (``keyframe_index`` 1, 2, …) that the keyframe models describe like the
+    first. ``start_s``/``end_s`` come from
     frame timestamps, counted from the first frame; ``frame_count`` is what was decoded.
 
 Damaged files
@@ -70,7 +73,6 @@ import av
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from av.video.reformatter import VideoReformatter
 from pydantic import Field
 
@@ -81,8 +83,18 @@ from actors.orientation import quarter_turns, shown_size, upright
 from actors.probe import MediaError, open_media, probe_container, video_stream
 from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
 from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams
-from catalog.rows import first_per_asset
-from catalog.schema import ASSET_PROBE, ASSET_REF, ASSETS, SEGMENT_OUTPUT, SHOT, SHOTS, shot_id
+from catalog.rows import first_per_asset, keyframe_rows, shot_rows
+from catalog.schema import (
+    ASSET_PROBE,
+    ASSET_REF,
+    ASSETS,
+    KEYFRAMES,
+    PROVENANCE,
+    SEGMENT_OUTPUT,
+    SHOT,
+    SHOTS,
+    shot_id,
+)
 from catalog.storage import write_atomic
 
 log = logging.getLogger(__name__)
@@ -152,6 +164,17 @@ class SegmentParams(StageParams):
     min_shot_frames: int = Field(6, ge=1, description="fewest frames in a shot")
     detect_gradual: bool = Field(True, description="find dissolves and fades as well as cuts")
     jpeg_quality: int = Field(85, ge=1, le=100)
+    long_take_s: float = Field(
+        20.0,
+        ge=0,
+        description="a shot this long or longer may get further keyframes where its picture "
+        "changes; 0: one keyframe per shot",
+    )
+    max_keyframes: int = Field(4, ge=1, le=8, description="most keyframes of one long take")
+    keyframe_change: float = Field(
+        0.3, gt=0, le=1, description="least change of picture (0..1) between two keyframes of a long take"
+    )
+    keyframe_gap_s: float = Field(5.0, ge=0, description="least time between two keyframes of a long take")
     decode_threads: int = Field(
         0, ge=0, description="0 lets FFmpeg choose (all cores)", json_schema_extra=RUNTIME
     )
@@ -168,7 +191,7 @@ class Segmenter(Stage):
     fans_out = True
     reads = tuple(ASSET_REF.names)
     writes = pa.schema(list(ASSET_PROBE) + list(SHOT))
-    owns = (Owned("assets"), Owned("shots"))
+    owns = (Owned("assets"), Owned("shots"), Owned("keyframes"))
     resources = Resources(batch_size=1)
     context = ("keyframe_root", "storage_options")
 
@@ -181,6 +204,10 @@ class Segmenter(Stage):
         min_shot_frames: int,
         detect_gradual: bool,
         jpeg_quality: int,
+        long_take_s: float,
+        max_keyframes: int,
+        keyframe_change: float,
+        keyframe_gap_s: float,
         decode_threads: int,
         keyframe_root: str | None = None,
         storage_options: dict | None = None,
@@ -193,12 +220,15 @@ class Segmenter(Stage):
         self.min_shot_frames = min_shot_frames
         self.detect_gradual = detect_gradual
         self.jpeg_quality = jpeg_quality
+        self.long_take_s, self.max_keyframes = long_take_s, max_keyframes
+        self.keyframe_change, self.keyframe_gap_s = keyframe_change, keyframe_gap_s
         self.decode_threads = decode_threads
 
     @classmethod
     def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
-        """An `assets` row per asset (with its shot count) and a `shots` row per shot."""
-        shots = rows.filter(pc.is_valid(rows["shot_id"]))
+        """An `assets` row per asset (with its shot count), a `shots` row per shot and a
+        `keyframes` row per keyframe."""
+        shots = shot_rows(rows)
         counts: dict[str, int] = {}
         for asset_id in shots["asset_id"].to_pylist():
             counts[asset_id] = counts.get(asset_id, 0) + 1
@@ -210,7 +240,8 @@ class Segmenter(Stage):
             "processed_at", pa.array([now] * len(ids), ASSETS.field("processed_at").type)
         )
         names = [f.name for f in SHOTS if f.name in SHOT.names or f.name == "asset_id"]
-        return {"assets": assets, "shots": shots.select(names)}
+        keyframes = keyframe_rows(rows).select([f.name for f in KEYFRAMES if f not in PROVENANCE])
+        return {"assets": assets, "shots": shots.select(names), "keyframes": keyframes}
 
     def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
         """Segment every asset of the batch; a bad asset becomes one failed row, never an error."""
@@ -232,6 +263,12 @@ class Segmenter(Stage):
             if not isinstance(exc, (MediaError, av.FFmpegError, OSError)):
                 log.warning("segment: unexpected error on %s", ref.get("uri"), exc_info=True)
             return [_failed_row(base, probed, explain(exc))]
+
+
+_NO_KEYFRAME = {name: None for name in ("keyframe_frame", "keyframe_s", "keyframe_uri", "keyframe_jpeg")} | {
+    "keyframe_index": 0
+}
+"""The keyframe columns of a shot no candidate survived for."""
 
 
 def _failed_row(base: dict[str, Any], probed: dict[str, Any], error: str) -> dict[str, Any]:
@@ -377,7 +414,8 @@ class _AssetRun(ShotBoundaries):
         shot.stats.add(f)
         # The sharpest frame makes the keyframe, but not one unlike its neighbour (a flash, a
         # damaged frame, the middle of a transition): those are discounted by their change.
-        self.offer(shot, KeyframeCandidate(idx, -1.0 if f.flat else sharp / (1.0 + 10.0 * f.s), frame))
+        score = -1.0 if f.flat else sharp / (1.0 + 10.0 * f.s)
+        self.offer(shot, KeyframeCandidate(idx, score, frame, unit, hist))
         if idx >= 2:
             self.decide_cut(idx - 2)
         if self.seg.detect_gradual:
@@ -480,26 +518,17 @@ class _AssetRun(ShotBoundaries):
                 end_s = float((self.last_pts + step - self.first_pts) * self.time_base)
             else:
                 end_s = end / self.fps
-        cand = shot.picker.choose(shot.start, end)
-        jpeg = None
-        key_uri = None
-        key_idx = None
         sid = shot_id(self.base["asset_id"], shot.start, end)
-        if cand is not None:
-            if cand.image is not None:
-                image = cand.image
-            elif cand.frame is not None:
-                image = self.keyframe_image(cand.frame)
-            else:  # a chosen candidate always keeps one of the two; say so if it did not
-                raise RuntimeError(f"keyframe candidate {cand.idx} of shot {sid} was released")
-            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, seg.jpeg_quality])
-            if not ok:
-                raise RuntimeError("JPEG encoding of the keyframe failed")
-            jpeg, key_idx = buf.tobytes(), cand.idx
-            if seg.keyframe_root:
-                aid = self.base["asset_id"]
-                key_uri = f"{seg.keyframe_root}/{aid[:2]}/{aid}/{sid}.jpg"
-                write_atomic(key_uri, jpeg, seg.storage_options)
+        chosen = shot.picker.choose(shot.start, end)
+        keyframes = [chosen] if chosen is not None else []
+        if chosen is not None and seg.long_take_s and end_s - start_s >= seg.long_take_s:
+            keyframes += shot.picker.further(
+                chosen,
+                most=seg.max_keyframes - 1,
+                least_change=seg.keyframe_change,
+                least_gap=max(1, round(seg.keyframe_gap_s * self.fps)),
+            )
+        pictures = [self.keyframe(sid, k, cand) for k, cand in enumerate(keyframes)]
         self.release([b.best for b in shot.picker.bins])
         row = dict(self.base)
         row.update({f.name: self.probed.get(f.name) for f in ASSET_PROBE})
@@ -513,9 +542,7 @@ class _AssetRun(ShotBoundaries):
             start_s=start_s,
             end_s=end_s,
             transition=shot.transition,
-            keyframe_frame=key_idx,
-            keyframe_uri=key_uri,
-            keyframe_jpeg=jpeg,
+            **(pictures[0] if pictures else _NO_KEYFRAME),
             # sums that had frames moved out of them can end a rounding error below zero
             sharpness=max(0.0, st.sharp / n),
             brightness=max(0.0, st.bright / n),
@@ -527,3 +554,30 @@ class _AssetRun(ShotBoundaries):
             is_monochrome=st.mono >= 0.95 * st.n,
         )
         self.rows.append(row)
+        self.rows.extend({**row, **picture} for picture in pictures[1:])
+
+    def keyframe(self, sid: str, index: int, cand: KeyframeCandidate) -> dict[str, Any]:
+        """The keyframe columns of a shot row: the JPEG, written under the keyframe root."""
+        seg = self.seg
+        if cand.image is not None:
+            image = cand.image
+        elif cand.frame is not None:
+            image = self.keyframe_image(cand.frame)
+        else:  # a chosen candidate always keeps one of the two; say so if it did not
+            raise RuntimeError(f"keyframe candidate {cand.idx} of shot {sid} was released")
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, seg.jpeg_quality])
+        if not ok:
+            raise RuntimeError("JPEG encoding of the keyframe failed")
+        jpeg, uri = buf.tobytes(), None
+        if seg.keyframe_root:
+            aid = self.base["asset_id"]
+            name = sid if index == 0 else f"{sid}-{index}"
+            uri = f"{seg.keyframe_root}/{aid[:2]}/{aid}/{name}.jpg"
+            write_atomic(uri, jpeg, seg.storage_options)
+        return {
+            "keyframe_index": index,
+            "keyframe_frame": cand.idx,
+            "keyframe_s": self.seconds(cand.pts, cand.idx),
+            "keyframe_uri": uri,
+            "keyframe_jpeg": jpeg,
+        }

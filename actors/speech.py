@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
 from actors.keyframes import append_columns
 from actors.stage import RUNTIME, ModelParams, Owned, Stage
 from actors.transcribe import Transcriber, link_segments_to_shots, shot_transcripts
+from catalog.rows import shot_rows
 from catalog.schema import SHOT_TRANSCRIPT, SPEECH, TRANSCRIPTS
 
 SEGMENT_FIELDS = [f.name for f in SPEECH.field("speech").type.value_type]
@@ -53,7 +53,7 @@ class AssetSpeech(Stage):
         segments = asset_segments(rows)
         links: dict[tuple[str, int], list[str]] = {}
         if "shot_id" in rows.column_names:
-            shots = rows.filter(pc.is_valid(rows["shot_id"]))
+            shots = shot_rows(rows)
             links = link_segments_to_shots(
                 segments, shots.select(["asset_id", "shot_id", "start_s", "end_s"])
             )

@@ -34,7 +34,7 @@ from actors.models import ModelLoadError, pick_device
 from actors.speech import shot_transcript
 from actors.stage import RUNTIME, ModelParams, Owned, Resources, Stage
 from actors.visual import load_imagenet_classes
-from catalog.rows import columns, vector_rows
+from catalog.rows import shot_rows, vector_rows
 from catalog.schema import CONCEPT_SPACE, DESCRIPTION, SHOT_TRANSCRIPT, TEXT_SPACE
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -131,8 +131,9 @@ class TextEmbedder(Stage):
 
     @classmethod
     def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
-        captioned = rows.filter(pc.is_valid(rows["caption"]))
-        captions = columns(captioned, ["shot_id", "asset_id", "caption", "description"])
+        shots = shot_rows(rows)  # the shot's caption is its own keyframe's; every keyframe is embedded
+        captioned = shots.filter(pc.is_valid(shots["caption"]))
+        captions = captioned.select(["shot_id", "asset_id", "caption", "description"])
         vectors = [
             vector_rows(rows, "text_embedding", TEXT_SPACE, "text_embedding_model"),
             vector_rows(rows, "concept_embedding", CONCEPT_SPACE, "text_embedding_model"),

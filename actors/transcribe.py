@@ -209,8 +209,11 @@ def link_segments_to_shots(
     from both shots. Shots need ``asset_id``, ``shot_id``, ``start_s``, ``end_s``.
     """
     by_asset: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    seen: set[str] = set()  # a long take comes as a row per keyframe: each shot once
     for shot in _rows(shots):
-        if shot.get("shot_id") is not None and shot.get("start_s") is not None:
+        named = shot.get("shot_id") is not None and shot.get("start_s") is not None
+        if named and shot["shot_id"] not in seen:
+            seen.add(shot["shot_id"])
             by_asset[shot["asset_id"]].append((shot["start_s"], shot["end_s"], shot["shot_id"]))
     for asset_shots in by_asset.values():
         asset_shots.sort()

@@ -42,7 +42,7 @@ from pydantic import Field
 from actors.keyframes import KeyframeStage
 from actors.models import ModelLoadError, pick_device
 from actors.stage import RUNTIME, ModelParams, Owned
-from catalog.rows import exploded, positions, vector_rows
+from catalog.rows import best_per_label, exploded, keyframe_rows, positions, vector_rows
 from catalog.schema import IMAGENET_TAG, TAGS, VISUAL, VISUAL_DIM, VISUAL_SPACE
 
 if TYPE_CHECKING:
@@ -107,20 +107,22 @@ class VisualTagger(KeyframeStage):
 
     @classmethod
     def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
-        shots = rows.filter(pc.is_valid(rows["shot_id"]))
+        shots = keyframe_rows(rows)
         has, labels, parents = exploded(shots, "tag_labels")
         n = len(parents)
-        tags = pa.table(
-            {
-                "shot_id": has["shot_id"].take(parents),
-                "asset_id": has["asset_id"].take(parents),
-                "kind": pa.array([IMAGENET_TAG] * n, pa.string()),
-                "label": labels,
-                "score": pc.list_flatten(has["tag_scores"].combine_chunks()),
-                "rank": positions(has["tag_labels"].combine_chunks(), parents),
-                "box": pa.nulls(n, TAGS.field("box").type),
-                "model": has["visual_model"].take(parents),
-            }
+        tags = best_per_label(
+            pa.table(
+                {
+                    "shot_id": has["shot_id"].take(parents),
+                    "asset_id": has["asset_id"].take(parents),
+                    "kind": pa.array([IMAGENET_TAG] * n, pa.string()),
+                    "label": labels,
+                    "score": pc.list_flatten(has["tag_scores"].combine_chunks()),
+                    "rank": positions(has["tag_labels"].combine_chunks(), parents),
+                    "box": pa.nulls(n, TAGS.field("box").type),
+                    "model": has["visual_model"].take(parents),
+                }
+            )
         )
         return {
             "tags": tags,

@@ -62,7 +62,11 @@ SHOT = pa.schema(
         pa.field("start_s", pa.float64()),
         pa.field("end_s", pa.float64()),
         pa.field("transition", pa.string()),  # how the shot begins: 'start', 'cut' or 'gradual'
+        # 0 for the shot's keyframe, the one its `shots` row names; a long take whose content
+        # changes has more rows, one per further keyframe (`keyframes` lists them all)
+        pa.field("keyframe_index", pa.int32()),
         pa.field("keyframe_frame", pa.int64()),
+        pa.field("keyframe_s", pa.float64()),  # from the asset's first frame, like start_s
         pa.field("keyframe_uri", pa.string()),
         pa.field("keyframe_jpeg", pa.binary()),
         pa.field("sharpness", pa.float32()),  # variance of the Laplacian of luma
@@ -75,6 +79,9 @@ SHOT = pa.schema(
         pa.field("is_monochrome", pa.bool_()),
     ]
 )
+
+KEYFRAME_ONLY = ("keyframe_index", "keyframe_s")
+"""Columns of a shot row that only the `keyframes` table keeps."""
 
 SEGMENT_OUTPUT = pa.schema(list(ASSET_REF) + list(ASSET_PROBE) + list(SHOT))
 """A row per shot, carrying its asset's columns; a failed asset is one row
@@ -207,7 +214,7 @@ ASSETS = pa.schema(
 
 SHOTS = pa.schema(
     [pa.field("asset_id", pa.string(), nullable=False)]
-    + [f for f in SHOT if f.name != "keyframe_jpeg"]
+    + [f for f in SHOT if f.name not in ("keyframe_jpeg", *KEYFRAME_ONLY)]
     + list(SAFETY)
     # the hash's 64 bits as a signed integer: Iceberg has no unsigned types
     + [pa.field("phash", pa.int64())]
@@ -228,6 +235,20 @@ TAGS = pa.schema(
     + PROVENANCE
 )
 
+# Every keyframe of every shot: a shot's `keyframe_index` 0 is the one its `shots` row names;
+# a long take gets more where its content changes (actors.keyframe_choice).
+KEYFRAMES = pa.schema(
+    [
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("keyframe_index", pa.int32(), nullable=False),
+        pa.field("keyframe_frame", pa.int64()),
+        pa.field("keyframe_s", pa.float64()),
+        pa.field("keyframe_uri", pa.string()),
+    ]
+    + PROVENANCE
+)
+
 EMBEDDINGS = pa.schema(
     [
         pa.field("shot_id", pa.string(), nullable=False),
@@ -236,6 +257,7 @@ EMBEDDINGS = pa.schema(
         pa.field("model", pa.string(), nullable=False),
         pa.field("dim", pa.int32(), nullable=False),
         pa.field("vector", pa.list_(pa.float32())),
+        pa.field("keyframe_index", pa.int32()),  # whose picture or description it is; null: 0
     ]
     + PROVENANCE
 )
@@ -455,6 +477,7 @@ QC_COLUMN = pa.schema([pa.field("qc", pa.struct(QC_RECORD))])
 TABLES: dict[str, pa.Schema] = {
     "assets": ASSETS,
     "shots": SHOTS,
+    "keyframes": KEYFRAMES,
     "tags": TAGS,
     "embeddings": EMBEDDINGS,
     "remasters": REMASTERS,

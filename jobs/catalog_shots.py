@@ -17,16 +17,34 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import In
 
 from catalog.iceberg import read
-from catalog.schema import ASSET_PROBE, ASSET_REF, SEGMENT_OUTPUT, SHOT
+from catalog.schema import ASSET_PROBE, ASSET_REF, KEYFRAME_ONLY, SEGMENT_OUTPUT, SHOT
 from jobs.plan import ASSET_ROWS, carry
 
-SHOT_COLUMNS = [f.name for f in SHOT if f.name != "keyframe_jpeg"]
+SHOT_COLUMNS = [f.name for f in SHOT if f.name not in ("keyframe_jpeg", *KEYFRAME_ONLY)]
+KEYFRAME_COLUMNS = ("keyframe_index", "keyframe_s", "keyframe_frame", "keyframe_uri")
 
 
 def catalog_shots(catalog: SqlCatalog, asset_ids: list[str]) -> pa.Table:
-    """The catalog's shots of these assets, each with its asset's technical columns."""
+    """The catalog's shots of these assets, a row per keyframe (a long take has several), each
+    with its asset's technical columns. A shot the `keyframes` table does not list (catalogued
+    before it existed) is one row, with the keyframe its `shots` row names."""
     wanted = In(term="asset_id", literals=asset_ids)
     shots = read(catalog, "shots", columns=("asset_id", *SHOT_COLUMNS), row_filter=wanted)
+    keyframes = read(catalog, "keyframes", columns=("shot_id", *KEYFRAME_COLUMNS), row_filter=wanted)
+    listed = keyframes.rename_columns(["shot_id", *(f"listed_{name}" for name in KEYFRAME_COLUMNS)])
+    shots = shots.join(listed, "shot_id", join_type="left outer")
+    for name in ("keyframe_frame", "keyframe_uri"):
+        shots = shots.set_column(
+            shots.column_names.index(name), name, pc.coalesce(shots[f"listed_{name}"], shots[name])
+        )
+    index = pc.cast(pc.fill_null(shots["listed_keyframe_index"], 0), pa.int32())
+    shots = shots.append_column("keyframe_index", index).append_column(
+        "keyframe_s", shots["listed_keyframe_s"]
+    )
+    shots = shots.drop_columns([f"listed_{name}" for name in KEYFRAME_COLUMNS])
+    shots = shots.sort_by(
+        [("asset_id", "ascending"), ("shot_index", "ascending"), ("keyframe_index", "ascending")]
+    )
     assets = read(catalog, "assets", columns=("asset_id", *ASSET_PROBE.names), row_filter=wanted)
     return shots.join(assets, "asset_id", join_type="left outer")
 

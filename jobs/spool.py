@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from actors.stage import Stage
+from catalog.rows import shot_rows
 from catalog.settings import Settings
 from catalog.state import StateStore
 from catalog.storage import write_atomic
@@ -93,7 +94,7 @@ class Spooler:
             if name.startswith(BUSY_PREFIX):
                 self.busy[name.removeprefix(BUSY_PREFIX)] += float(pc.sum(described[name]).as_py() or 0.0)
         if "shot_id" in described.column_names:
-            self.shots += int(pc.sum(pc.is_valid(described["shot_id"])).as_py() or 0)
+            self.shots += shot_rows(described).num_rows
         self.buffer.append(described)
         if len(self.buffer) >= self.flush_assets or time.monotonic() - self.last_flush > self.flush_seconds:
             self.flush()
