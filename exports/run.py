@@ -112,6 +112,9 @@ def export(
     if unknown:
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise ExportError(f"asset {unknown[0][:80]!r} is not in the catalog{more}; nothing was exported")
+    for fmt in [f for f in chosen if hasattr(f, "check")]:  # refusals (a bag without a master) first
+        for i in range(0, len(wanted), BATCH):
+            fmt.check(load_records(catalog, wanted[i : i + BATCH]))
     manifest = _read_manifest(out, options)
     _write(_join(out, MANIFEST), _dump(manifest), options, out)  # can the target be written at all?
     for i in range(0, len(wanted), BATCH):
@@ -127,9 +130,12 @@ def export(
                 if not force and held.get(record.asset_id, {}).get("hash") == key:
                     skipped.append({"asset_id": record.asset_id, "format": fmt.name})
                     continue
-                files = fmt.files(record, base_url)
-                for relative, data in files.items():
-                    _write(_join(out, relative), data, options, out)
+                if hasattr(fmt, "write_files"):  # too large for memory: the format writes (a bag)
+                    files = dict.fromkeys(fmt.write_files(record, base_url, out=out, options=options), b"")
+                else:
+                    files = fmt.files(record, base_url)
+                    for relative, data in files.items():
+                        _write(_join(out, relative), data, options, out)
                 held[record.asset_id] = {"hash": key, "files": sorted(files)}
                 done.append({"asset_id": record.asset_id, "format": fmt.name, "files": sorted(files)})
     for fmt in chosen:
