@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import In
 
@@ -26,6 +27,18 @@ SKIPPED_COLUMNS = {"keyframe_jpeg", "processed_at"}
 """Columns left out of the content hash: bytes no export carries, and a time that changes on re-runs."""
 
 
+@dataclass(frozen=True)
+class Embedding:
+    """A shot's vector in one space (`catalog.schema.EMBEDDING_SPACES`), with the model that made it.
+
+    Kept as a float32 array, not a list of Python floats: a 1280-d visual vector is 5 KB so,
+    40 KB as a list, and the dataset exports hold every selected shot's vectors at once."""
+
+    space: str
+    model: str
+    vector: np.ndarray
+
+
 class UnknownAssetError(LookupError):
     """An asset id the catalog does not hold."""
 
@@ -37,6 +50,9 @@ class ShotRecord:
     tags: list[dict[str, Any]] = field(default_factory=list)
     transcript: str | None = None
     """The transcript segments that overlap the shot, joined."""
+    embeddings: dict[str, Embedding] = field(default_factory=dict)
+    """By space; loaded only when asked (`load_records(..., embeddings=True)`), and not in the
+    content hash: the formats that carry vectors key their files on them themselves."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +99,12 @@ def all_asset_ids(catalog: SqlCatalog) -> list[str]:
     return sorted(read(catalog, "assets", columns=("asset_id",)).column("asset_id").to_pylist())
 
 
-def load_records(catalog: SqlCatalog, asset_ids: Sequence[str]) -> list[AssetRecord]:
+def load_records(
+    catalog: SqlCatalog, asset_ids: Sequence[str], *, embeddings: bool = False
+) -> list[AssetRecord]:
     """The records of `asset_ids`, in that order; an id the catalog does not hold is an error
-    naming it (and nothing is returned)."""
+    naming it (and nothing is returned). `embeddings`: read the shots' vectors too (one more
+    scan, of the largest table, which only the dataset formats need)."""
     wanted = list(dict.fromkeys(asset_ids))
     if not wanted:
         return []
@@ -96,7 +115,32 @@ def load_records(catalog: SqlCatalog, asset_ids: Sequence[str]) -> list[AssetRec
     if unknown:
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise UnknownAssetError(f"asset {unknown[0][:80]!r} is not in the catalog{more}")
-    return [_record(aid, by_asset) for aid in wanted]
+    vectors = _embeddings(catalog, wanted) if embeddings else {}
+    return [_record(aid, by_asset, vectors) for aid in wanted]
+
+
+def _embeddings(catalog: SqlCatalog, asset_ids: list[str]) -> dict[str, dict[str, Embedding]]:
+    """Every vector of the assets' shots, by shot id and space, sliced out of Arrow's flat
+    buffer rather than converted float by float."""
+    rows = read(
+        catalog,
+        "embeddings",
+        columns=("shot_id", "space", "model", "vector"),
+        row_filter=In(term="asset_id", literals=asset_ids),
+    )
+    found: dict[str, dict[str, Embedding]] = {}
+    if rows.num_rows == 0:
+        return found
+    column = rows["vector"].combine_chunks()
+    offsets = column.offsets.to_numpy()
+    values = column.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    shots, spaces, models = (rows[name].to_pylist() for name in ("shot_id", "space", "model"))
+    for i, (shot, space, model) in enumerate(zip(shots, spaces, models, strict=True)):
+        if valid[i]:
+            vector = values[offsets[i] : offsets[i + 1]].copy()
+            found.setdefault(shot, {})[space] = Embedding(space=space, model=model, vector=vector)
+    return found
 
 
 def _rows(catalog: SqlCatalog, name: str, asset_ids: list[str]) -> list[dict[str, Any]]:
@@ -113,7 +157,11 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
-def _record(aid: str, by_asset: dict[str, dict[str, list[dict[str, Any]]]]) -> AssetRecord:
+def _record(
+    aid: str,
+    by_asset: dict[str, dict[str, list[dict[str, Any]]]],
+    vectors: dict[str, dict[str, Embedding]],
+) -> AssetRecord:
     def of(name: str) -> list[dict[str, Any]]:
         return by_asset[name].get(aid, [])
 
@@ -130,6 +178,7 @@ def _record(aid: str, by_asset: dict[str, dict[str, list[dict[str, Any]]]]) -> A
             caption=captions.get(row["shot_id"]),
             tags=tags.get(row["shot_id"], []),
             transcript=_spoken(row, segments),
+            embeddings=vectors.get(row["shot_id"], {}),
         )
         for row in shot_rows
     ]

@@ -6,6 +6,12 @@ the target's manifest (`.archivist-export.json`: per format, per asset, the hash
 its export read) only once all its files are written, so an export that stops half way redoes
 that asset next time, and one whose rows have not changed is skipped. The target is tried
 before anything is rendered: one that cannot be written is one error and nothing written.
+
+Collection-level files (a IIIF collection, WebDataset shards, a Parquet of shots) are the
+selection's. A format that offers `collection_parts` keys each part on what it is rendered
+from, and the manifest keeps those keys (`collections`): a part whose key is unchanged is
+neither rendered nor written, and the files of parts an earlier export wrote that this one no
+longer has (a shard past the new last) are removed, so the target holds one dataset.
 """
 
 from __future__ import annotations
@@ -58,6 +64,53 @@ def _write(uri: str, data: bytes, options: dict[str, Any], out: str) -> None:
         raise ExportError(f"cannot write to the export target {out}: {exc.strerror or exc}") from None
 
 
+def _remove(uri: str, options: dict[str, Any], out: str) -> None:
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri, **options)
+    try:
+        fs.rm(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ExportError(f"cannot write to the export target {out}: {exc.strerror or exc}") from None
+
+
+def _collections(
+    fmt: Any,
+    records: Sequence[Any],
+    manifest: dict[str, Any],
+    *,
+    out: str,
+    options: dict[str, Any],
+    base_url: str,
+    shard_size: int,
+    force: bool,
+) -> tuple[list[str], list[str]]:
+    """Write the format's collection-level files; return those written and those unchanged."""
+    if not hasattr(fmt, "collection_parts"):
+        files = fmt.collection_files(records, base_url)
+        for relative, data in files.items():
+            _write(_join(out, relative), data, options, out)
+        return sorted(files), []
+    held: dict[str, str] = manifest.setdefault("collections", {}).get(fmt.name, {})
+    now: dict[str, str] = {}
+    written: list[str] = []
+    unchanged: list[str] = []
+    for part in fmt.collection_parts(records, storage_options=options, shard_size=shard_size):
+        if not force and all(held.get(relative) == part.key for relative in part.files):
+            unchanged.extend(part.files)
+        else:
+            for relative, data in part.render().items():
+                _write(_join(out, relative), data, options, out)
+            written.extend(part.files)
+        now.update(dict.fromkeys(part.files, part.key))
+    for stale in sorted(set(held) - set(now)):
+        _remove(_join(out, stale), options, out)
+    manifest["collections"][fmt.name] = now
+    return written, unchanged
+
+
 def select(catalog: Any, asset_ids: Sequence[str], query: str | None, everything: bool) -> list[str]:
     """The asset ids named, those a SQL query returns (its `asset_id` column), or all."""
     from catalog.query import sql
@@ -87,8 +140,11 @@ def export(
     everything: bool = False,
     base_url: str = "http://127.0.0.1:8000",
     force: bool = False,
+    shard_size: int = 0,
 ) -> dict[str, Any]:
-    """Export and return what was done: `exported`, `skipped` (unchanged) and timings."""
+    """Export and return what was done: `exported`, `skipped` (unchanged), the collection-level
+    files `written` and `unchanged`, and timings. `shard_size`: samples per WebDataset shard
+    (0: the format's default)."""
     from catalog.iceberg import open_catalog
     from exports.formats import FORMAT_VERSION, UnknownFormatError, get_format
     from exports.record import all_asset_ids, load_records
@@ -100,6 +156,8 @@ def export(
         raise ExportError(str(exc)) from None
     if not chosen:
         raise ExportError("give at least one --format")
+    if shard_size < 0:
+        raise ExportError(f"--shard-size must be positive (it is {shard_size})")
     options = settings.storage_options()
     catalog = open_catalog(settings)
     wanted = select(catalog, asset_ids, query, everything)
@@ -117,8 +175,9 @@ def export(
             fmt.check(load_records(catalog, wanted[i : i + BATCH]))
     manifest = _read_manifest(out, options)
     _write(_join(out, MANIFEST), _dump(manifest), options, out)  # can the target be written at all?
+    vectors = any(getattr(fmt, "reads_embeddings", False) for fmt in chosen)
     for i in range(0, len(wanted), BATCH):
-        records = load_records(catalog, wanted[i : i + BATCH])
+        records = load_records(catalog, wanted[i : i + BATCH], embeddings=vectors)
         records_seen.extend(records)
         for record in records:
             shots += len(record.shots)
@@ -138,9 +197,21 @@ def export(
                         _write(_join(out, relative), data, options, out)
                 held[record.asset_id] = {"hash": key, "files": sorted(files)}
                 done.append({"asset_id": record.asset_id, "format": fmt.name, "files": sorted(files)})
+    written: list[str] = []
+    unchanged: list[str] = []
     for fmt in chosen:
-        for relative, data in fmt.collection_files(records_seen, base_url).items():
-            _write(_join(out, relative), data, options, out)
+        new, same = _collections(
+            fmt,
+            records_seen,
+            manifest,
+            out=out,
+            options=options,
+            base_url=base_url,
+            shard_size=shard_size,
+            force=force,
+        )
+        written.extend(new)
+        unchanged.extend(same)
     _write(_join(out, MANIFEST), _dump(manifest), options, out)
     seconds = time.perf_counter() - started
     return {
@@ -150,6 +221,8 @@ def export(
         "shots": shots,
         "exported": done,
         "skipped": skipped,
+        "written": written,
+        "unchanged": unchanged,
         "seconds": round(seconds, 4),
     }
 
@@ -170,6 +243,7 @@ def export_command(
         "http://127.0.0.1:8000"
     ),
     force: Annotated[bool, typer.Option(help="export again even what has not changed")] = False,
+    shard_size: Annotated[int, typer.Option(help="samples per WebDataset shard (0: 1000)")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Export assets as WebVTT, IIIF manifests and PBCore XML, into a folder or S3 (only what changed)."""
@@ -187,6 +261,7 @@ def export_command(
             everything=everything,
             base_url=base_url,
             force=force,
+            shard_size=shard_size,
         )
     except (ExportError, QueryError) as exc:
         typer.echo(f"error: {exc}", err=True)
