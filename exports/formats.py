@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from exports.record import AssetRecord
 
@@ -93,6 +93,84 @@ class PBCoreFormat:
         return {}
 
 
+class EBUCoreFormat:
+    name: ClassVar[str] = "ebucore"
+    describe: ClassVar[str] = "EBUCore 1.10 XML: identifiers, technical metadata, formats per copy, shots"
+
+    def files(self, record: AssetRecord, base_url: str) -> dict[str, bytes]:
+        from exports import ebucore
+
+        return {f"{record.asset_id}/ebucore.xml": ebucore.to_bytes(record)}
+
+    def collection_files(self, records: Sequence[AssetRecord], base_url: str) -> dict[str, bytes]:
+        return {}
+
+
+class METSFormat:
+    """Reads the remaster manifests from storage, with the storage options of the environment's
+    settings (the ones `archivist export` runs with)."""
+
+    name: ClassVar[str] = "mets"
+    describe: ClassVar[str] = "METS with PREMIS 3.0: objects with fixity, events, agents, per master"
+
+    def files(self, record: AssetRecord, base_url: str) -> dict[str, bytes]:
+        from catalog.settings import Settings
+        from exports import mets
+
+        stored = mets.read_stored(record, Settings().storage_options())
+        return {f"{record.asset_id}/mets.xml": mets.to_bytes(record, stored)}
+
+    def collection_files(self, records: Sequence[AssetRecord], base_url: str) -> dict[str, bytes]:
+        return {}
+
+
+class WritingFormat(Protocol):
+    """A format whose files cannot be rendered in memory: a bag holds the master (FFV1, GBs an
+    hour), so `files`' bytes-in-a-dict would hold it whole. Such a format writes its files
+    itself, streamed from storage and published atomically per asset, and `exports.run` calls
+    `write_files` (the paths written, relative to `out`) instead of `files`; `check` refuses
+    bad input for the whole selection before anything is written (raising `ExportError`)."""
+
+    def check(self, records: Sequence[AssetRecord]) -> None: ...
+
+    def write_files(
+        self, record: AssetRecord, base_url: str, *, out: str, options: dict[str, Any]
+    ) -> list[str]: ...
+
+
+class BagItFormat:
+    name: ClassVar[str] = "bagit"
+    describe: ClassVar[str] = "BagIt bags per master: master, access copy, manifests, METS, PBCore"
+
+    def files(self, record: AssetRecord, base_url: str) -> dict[str, bytes]:
+        return {}  # written by `write_files` (see WritingFormat)
+
+    def check(self, records: Sequence[AssetRecord]) -> None:
+        from exports.bag import refuse
+        from exports.run import ExportError
+
+        for record in records:
+            why = refuse(record)
+            if why:
+                raise ExportError(f"{why}; nothing was exported")
+
+    def write_files(
+        self, record: AssetRecord, base_url: str, *, out: str, options: dict[str, Any]
+    ) -> list[str]:
+        from exports import bag
+        from exports.run import ExportError
+
+        try:
+            return bag.write(record, out, options)
+        except bag.BagError as exc:
+            raise ExportError(str(exc)) from None
+        except OSError as exc:
+            raise ExportError(f"cannot write to the export target {out}: {exc.strerror or exc}") from None
+
+    def collection_files(self, records: Sequence[AssetRecord], base_url: str) -> dict[str, bytes]:
+        return {}
+
+
 class WebDatasetFormat:
     """Collection-level only: shards hold many assets' shots, so `files` is empty."""
 
@@ -138,6 +216,8 @@ class ParquetFormat:
 FORMATS: dict[str, ExportFormat] = {
     f.name: f for f in (WebVTTFormat(), IIIFFormat(), PBCoreFormat(), WebDatasetFormat(), ParquetFormat())
 }
+
+FORMATS.update({f.name: f for f in (EBUCoreFormat(), METSFormat(), BagItFormat())})
 
 
 def get_format(name: str) -> ExportFormat:
