@@ -71,8 +71,10 @@ def play_time(seconds: float) -> str:
     millis = max(0, round(seconds * 1000))
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
-    text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
-    return text + f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "S"
+    text = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if rest or not text:
+        text += f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "S"
+    return "PT" + text
 
 
 def _rational(value: Any) -> tuple[int, int] | None:
