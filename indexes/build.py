@@ -23,6 +23,7 @@ from typing import Any
 import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
@@ -46,11 +47,12 @@ CACHE = Path(tempfile.gettempdir()) / "archivist-indexes"
 
 
 def snapshot_vectors(catalog: SqlCatalog, space: str, snapshot_id: int) -> tuple[pa.Table, np.ndarray]:
-    """The shot ids and L2-normalised vectors of a space, as of a snapshot."""
+    """The shot ids (with the keyframe each vector is of) and L2-normalised vectors of a space,
+    as of a snapshot."""
     rows = read(
         catalog,
         "embeddings",
-        columns=("shot_id", "model", "dim", "vector"),
+        columns=("shot_id", "keyframe_index", "model", "dim", "vector"),
         row_filter=EqualTo(term="space", value=space),
         snapshot_id=snapshot_id,
     )
@@ -112,7 +114,7 @@ def build_index(
         recall=round(recall, 4),
         resident_bytes=plan.resident_bytes,
     )
-    write_index_files(settings, version, index, rows.select(["shot_id"]))
+    write_index_files(settings, version, index, rows.select(["shot_id", "keyframe_index"]))
     publish(settings, version)
     return version
 
@@ -134,7 +136,8 @@ def _ray_running() -> bool:
 
 
 def write_index_files(settings: Settings, version: IndexVersion, index: Any, shot_ids: pa.Table) -> None:
-    """The version's folder, sealed last so that a half-written folder is never taken as built."""
+    """The version's folder, sealed last so that a half-written folder is never taken as built.
+    `shot_ids` names each vector's shot (and, as `keyframe_index`, its keyframe) in index order."""
     folder = folder_uri(settings, version)
     options = settings.storage_options()
     ids = io.BytesIO()
@@ -151,8 +154,9 @@ def write_index_files(settings: Settings, version: IndexVersion, index: Any, sho
     seal(settings, version)
 
 
-def read_index_files(settings: Settings, version: IndexVersion) -> tuple[Any, list[str]]:
-    """The FAISS index, memory-mapped and with its search settings applied, and its shot ids.
+def read_index_files(settings: Settings, version: IndexVersion) -> tuple[Any, pa.Table]:
+    """The FAISS index, memory-mapped and with its search settings applied, and whose each
+    vector is (`shot_id`, `keyframe_index`: 0 in indexes built before long takes had more).
 
     Memory-mapping (`IO_FLAG_MMAP_IFC`) covers the flat vectors of every type here
     (a flat index, HNSW's storage and graph, the re-ranking vectors of IVF-PQ);
@@ -167,8 +171,11 @@ def read_index_files(settings: Settings, version: IndexVersion) -> tuple[Any, li
     index = faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
     apply_search_params(index, version.search_params)
     with fsspec.open(f"{folder}/ids.parquet", "rb", **options) as handle:
-        shot_ids = pq.read_table(handle)["shot_id"].to_pylist()
-    return index, shot_ids
+        ids = pq.read_table(handle)
+    if "keyframe_index" not in ids.column_names:
+        ids = ids.append_column("keyframe_index", pa.array([0] * ids.num_rows, pa.int32()))
+    keyframes = pc.cast(pc.fill_null(ids["keyframe_index"], 0), pa.int32())
+    return index, pa.table({"shot_id": ids["shot_id"], "keyframe_index": keyframes})
 
 
 def _cached(uri: str, version: IndexVersion, options: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@
   the unfiltered ranking they sit.
 - **Copies fold.** Hits of one near-duplicate group (`dup_groups`) fold under
   the best of them as `duplicates`, so a shot broadcast five times takes one slot.
+- **Keyframes fold.** A long take has a vector per keyframe; the shot is found by
+  whichever matches best, takes one slot, and its hit names that keyframe.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
+import pyarrow as pa
 from pydantic import Field
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -97,6 +100,13 @@ class Hit:
     score: Annotated[
         float, Field(description="cosine similarity, or the reciprocal-rank fusion score (see meta.score)")
     ]
+    keyframe_index: Annotated[
+        int,
+        Field(
+            description="the keyframe that matched: 0 is the shot's own, a long take has more "
+            "(the `keyframes` table); the thumbnail is of it"
+        ),
+    ]
     dup_group: str
     duplicates: Annotated[
         tuple[Duplicate, ...], Field(description="near-duplicates of this shot that also matched, folded")
@@ -114,6 +124,7 @@ class Candidate:
 
     row: int
     score: float
+    keyframe: int = 0
     duplicates: tuple[tuple[int, float], ...] = ()
 
 
@@ -127,19 +138,27 @@ class Result:
 class LoadedSpace:
     version: IndexVersion
     index: Any
-    shot_ids: list[str]
+    ids: pa.Table
+    """Each index position's `shot_id` and `keyframe_index` (`indexes.build.read_index_files`)."""
     rows: np.ndarray
     """View row of each index position; -1 where the view lacks the shot (the index is newer)."""
+    keyframes: np.ndarray
+    """Keyframe of each index position: a long take's shot has several positions."""
     positions: np.ndarray
-    """Index position of each view row; -1 where the index lacks the shot (the index is older)."""
+    """Index position of each view row's own keyframe (0; else its first); -1 where the index
+    lacks the shot (the index is older). What a shot is like is its own keyframe's vector."""
 
     @classmethod
-    def attach(cls, version: IndexVersion, index: Any, shot_ids: list[str], view: CatalogView) -> LoadedSpace:
+    def attach(cls, version: IndexVersion, index: Any, ids: pa.Table, view: CatalogView) -> LoadedSpace:
+        shot_ids = ids["shot_id"].to_pylist()
         rows = np.fromiter((view.row_of.get(shot, -1) for shot in shot_ids), np.int64, len(shot_ids))
+        keyframes = ids["keyframe_index"].to_numpy(zero_copy_only=False).astype(np.int32)
         positions = np.full(view.size, -1, np.int64)
-        present = rows >= 0
-        positions[rows[present]] = np.flatnonzero(present)
-        return cls(version, index, shot_ids, rows, positions)
+        present = np.flatnonzero(rows >= 0)
+        # Later assignments win: the shot's own keyframe is written last, after its others.
+        order = present[np.lexsort((-keyframes[present], rows[present]))]
+        positions[rows[order]] = order
+        return cls(version, index, ids, rows, keyframes, positions)
 
 
 @dataclass(frozen=True)
@@ -231,7 +250,7 @@ class EngineState:
                 for s in spaces
             ]
             ranked = fuse(rankings)
-            found = fold_duplicates(view, ranked) if fold else [Candidate(int(r), s) for r, s in ranked]
+            found = fold_duplicates(view, ranked) if fold else [Candidate(r, s, k) for r, s, k in ranked]
             if exact or len(found) >= want or k >= ceiling:
                 break
             k = min(ceiling, k * OVERFETCH)
@@ -264,10 +283,11 @@ class EngineState:
                 start_s=float(view.start_s[c.row]),
                 end_s=float(view.end_s[c.row]),
                 caption=view.captions[c.row],
-                thumbnail_url=f"/media/keyframes/{view.shot_ids[c.row]}"
+                thumbnail_url=keyframe_url(view.shot_ids[c.row], c.keyframe)
                 if view.keyframe_uris[c.row]
                 else None,
                 score=round(float(c.score), 6),
+                keyframe_index=c.keyframe,
                 dup_group=view.group_names[c.row],
                 duplicates=tuple(
                     Duplicate(view.shot_ids[row], self._asset_id(row), round(float(score), 6))
@@ -375,11 +395,11 @@ class QueryEngine:
                     spaces[space] = (
                         before
                         if view is old.view
-                        else LoadedSpace.attach(version, before.index, before.shot_ids, view)
+                        else LoadedSpace.attach(version, before.index, before.ids, view)
                     )
                     continue
-                index, shot_ids = read_index_files(self.settings, version)
-                spaces[space] = LoadedSpace.attach(version, index, shot_ids, view)
+                index, ids = read_index_files(self.settings, version)
+                spaces[space] = LoadedSpace.attach(version, index, ids, view)
             self._state = EngineState(view, spaces, tables)
             if old is None or view is not old.view:
                 return True
@@ -482,30 +502,44 @@ def check_top(top: int) -> None:
         raise QueryError(f"top must be between 1 and {MAX_TOP}, not {top}")
 
 
-def fuse(rankings: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, float]]:
-    """One ranking from several: the scores themselves for one, reciprocal-rank fusion for more."""
+Ranking = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""View rows, scores and matching keyframes, best first, each row once."""
+
+
+def keyframe_url(shot_id: str, keyframe: int = 0) -> str:
+    """Where the service serves a keyframe of a shot, relative to its root."""
+    return f"/media/keyframes/{shot_id}" + (f"?keyframe={keyframe}" if keyframe else "")
+
+
+def fuse(rankings: Sequence[Ranking]) -> list[tuple[int, float, int]]:
+    """One ranking from several: the scores themselves for one, reciprocal-rank fusion for more
+    (a shot's keyframe is the one its best rank came from)."""
     if len(rankings) == 1:
-        rows, scores = rankings[0]
-        return list(zip(rows.tolist(), scores.tolist(), strict=True))
+        rows, scores, keyframes = rankings[0]
+        return list(zip(rows.tolist(), scores.tolist(), keyframes.tolist(), strict=True))
     fused: dict[int, float] = {}
-    for rows, _ in rankings:
-        for rank, row in enumerate(rows.tolist(), start=1):
+    best: dict[int, tuple[int, int]] = {}
+    for rows, _, keyframes in rankings:
+        for rank, (row, keyframe) in enumerate(zip(rows.tolist(), keyframes.tolist(), strict=True), start=1):
             fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+            if row not in best or rank < best[row][0]:
+                best[row] = (rank, keyframe)
+    ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+    return [(row, score, best[row][1]) for row, score in ordered]
 
 
-def fold_duplicates(view: CatalogView, ranked: Iterable[tuple[int, float]]) -> list[Candidate]:
+def fold_duplicates(view: CatalogView, ranked: Iterable[tuple[int, float, int]]) -> list[Candidate]:
     """Best first, one candidate per duplicate group, the group's other hits under it."""
     heads: dict[int, int] = {}
-    found: list[tuple[int, float, list[tuple[int, float]]]] = []
-    for row, score in ranked:
+    found: list[tuple[int, float, int, list[tuple[int, float]]]] = []
+    for row, score, keyframe in ranked:
         group = int(view.group[row])
         if group in heads:
-            found[heads[group]][2].append((row, score))
+            found[heads[group]][3].append((row, score))
         else:
             heads[group] = len(found)
-            found.append((row, score, []))
-    return [Candidate(row, score, tuple(dups)) for row, score, dups in found]
+            found.append((row, score, keyframe, []))
+    return [Candidate(row, score, keyframe, tuple(dups)) for row, score, keyframe, dups in found]
 
 
 def _ranking(
@@ -515,14 +549,15 @@ def _ranking(
     k: int,
     allowed: np.ndarray | None,
     exact: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """View rows and scores, best first, of the space's shots for the queries."""
+) -> Ranking:
+    """The space's shots for the queries, best first; a shot with several keyframes is ranked
+    by the best of them, once."""
     w = np.ones(len(queries), np.float32) if weights is None else np.asarray(weights, np.float32)
     w = w / max(float(w.sum()), 1e-12)
     if exact and allowed is not None:  # exact is chosen only for a filter that leaves few rows
-        rows = np.flatnonzero(allowed)
-        positions = space.positions[rows]
-        rows, positions = rows[positions >= 0], positions[positions >= 0]
+        known = space.rows >= 0
+        positions = np.flatnonzero(known & allowed[np.where(known, space.rows, 0)])  # every keyframe
+        rows = space.rows[positions]
         scores = (space.index.reconstruct_batch(positions) @ queries.T) @ w if len(rows) else np.zeros(0)
     else:
         sims, found = space.index.search(queries, min(k, space.index.ntotal))
@@ -535,9 +570,12 @@ def _ranking(
         keep = rows >= 0
         if allowed is not None:
             keep &= allowed[np.where(keep, rows, 0)]
-        rows, scores = rows[keep], scores[keep]
+        rows, scores, positions = rows[keep], scores[keep], positions[keep]
     order = np.argsort(-scores, kind="stable")
-    return rows[order], np.asarray(scores, np.float64)[order]
+    rows, scores, positions = rows[order], np.asarray(scores, np.float64)[order], positions[order]
+    _, first = np.unique(rows, return_index=True)  # each shot at its best keyframe
+    first.sort()
+    return rows[first], scores[first], space.keyframes[positions[first]].astype(np.int64)
 
 
 def _matrix(vectors: np.ndarray) -> np.ndarray:

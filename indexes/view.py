@@ -37,6 +37,7 @@ SAFE_BELOW = 0.2
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "shots": ("shot_id", "asset_id", "start_s", "end_s", "keyframe_uri", "is_monochrome", "nsfw_score"),
+    "keyframes": ("shot_id", "keyframe_index", "keyframe_uri"),
     "assets": ("asset_id", "uri", "processed_at"),
     "captions": ("shot_id", "caption"),
     "tags": ("shot_id", "kind", "label"),
@@ -77,6 +78,8 @@ class CatalogView:
     start_s: np.ndarray
     end_s: np.ndarray
     keyframe_uris: list[str | None]
+    further_keyframes: Mapping[int, Mapping[int, str]]
+    """row → {keyframe_index: URI} of a long take's keyframes besides its own (index 0)."""
     captions: list[str | None]
     monochrome: np.ndarray
     face_count: np.ndarray
@@ -91,6 +94,10 @@ class CatalogView:
     @property
     def size(self) -> int:
         return len(self.shot_ids)
+
+    def keyframe_uri(self, row: int, keyframe: int = 0) -> str | None:
+        """Where a keyframe of the shot at `row` is stored; None where it has no such keyframe."""
+        return self.keyframe_uris[row] if keyframe == 0 else self.further_keyframes.get(row, {}).get(keyframe)
 
     @property
     def key(self) -> tuple[int | None, ...]:
@@ -144,6 +151,17 @@ class CatalogView:
                 group_size[row] = size or 1
         group = np.unique(np.asarray(group_names, dtype=object), return_inverse=True)[1] if n else np.zeros(0)
 
+        keyframes = tables["keyframes"]
+        further: dict[int, dict[int, str]] = {}
+        for row, index, uri in zip(
+            _positions(keyframes["shot_id"], ids).tolist(),
+            keyframes["keyframe_index"].to_pylist(),
+            keyframes["keyframe_uri"].to_pylist(),
+            strict=True,
+        ):
+            if row >= 0 and index and uri:
+                further.setdefault(row, {})[index] = uri
+
         remasters = tables["remasters"].to_pylist()
         access = {
             r["asset_id"]: r["output_uri"]
@@ -162,6 +180,7 @@ class CatalogView:
             start_s=_floats(shots["start_s"]),
             end_s=_floats(shots["end_s"]),
             keyframe_uris=shots["keyframe_uri"].to_pylist(),
+            further_keyframes=further,
             captions=captions,
             monochrome=shots["is_monochrome"].fill_null(False).to_numpy(zero_copy_only=False).astype(bool),
             face_count=face_count,

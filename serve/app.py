@@ -262,9 +262,13 @@ def add_media_routes(app: FastAPI, settings: Settings, engine: QueryEngine, read
         return app.get(path, dependencies=reads, response_class=Response, responses=responses)
 
     @media("/media/keyframes/{shot_id}", "image/jpeg")
-    def keyframe(shot_id: str, request: Request) -> Response:
-        """The shot's keyframe (JPEG); honours a byte range."""
-        return keyframe_response(settings, engine, shot_id, request)
+    def keyframe(
+        shot_id: str,
+        request: Request,
+        keyframe: Annotated[int, Query(ge=0, le=64, description="a long take's further keyframe")] = 0,
+    ) -> Response:
+        """The shot's keyframe (JPEG), or a long take's further one; honours a byte range."""
+        return keyframe_response(settings, engine, shot_id, request, keyframe)
 
     @media("/media/video/{asset_id}", "video/mp4")
     def video(asset_id: str, request: Request) -> Response:

@@ -82,12 +82,15 @@ def stream(settings: Settings, uri: str, request: Request, media_type: str) -> R
     )
 
 
-def keyframe_response(settings: Settings, engine: Any, shot_id: str, request: Request) -> Response:
-    """A shot's keyframe JPEG, found through the query engine's catalog view."""
+def keyframe_response(
+    settings: Settings, engine: Any, shot_id: str, request: Request, keyframe: int = 0
+) -> Response:
+    """A shot's keyframe JPEG (its own, or a long take's further one), found through the query
+    engine's catalog view."""
     state = engine.state
-    uri = state.view.keyframe_uris[state.row(shot_id)]
+    uri = state.view.keyframe_uri(state.row(shot_id), keyframe)
     if not uri:
-        raise MediaNotFoundError(f"shot {shot_id} has no keyframe")
+        raise MediaNotFoundError(f"shot {shot_id} has no keyframe" + (f" {keyframe}" if keyframe else ""))
     return stream(settings, uri, request, "image/jpeg")
 
 

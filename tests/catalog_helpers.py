@@ -42,6 +42,8 @@ class ShotSpec:
     spread: float = 0.15
     keyframe_uri: str | None = field(default=None)
     """Where the keyframe is, when not the usual place in the warehouse."""
+    later: Sequence[str] = ()
+    """Topics of a long take's further keyframes (keyframe_index 1, 2, …), each embedded."""
 
 
 SAMPLE = [
@@ -125,7 +127,9 @@ def write_catalog(
         per_asset[spec.asset] = index + 1
         ids.append(schema.shot_id(asset_id(spec.asset), index, index + 1))
     stamp = {"run_id": "r1", "pipeline_version": "p1"}
-    rows: dict[str, list[dict]] = {name: [] for name in ("shots", "embeddings", "captions", "tags", "faces")}
+    rows: dict[str, list[dict]] = {
+        name: [] for name in ("shots", "keyframes", "embeddings", "captions", "tags", "faces")
+    }
     vectors: dict[tuple[int, str], np.ndarray] = {}
     for i, (spec, shot) in enumerate(zip(specs, ids, strict=True)):
         aid = asset_id(spec.asset)
@@ -188,23 +192,33 @@ def write_catalog(
             rows["faces"].append(
                 {"shot_id": shot, "asset_id": aid, "face_index": face, "score": 0.9, "model": "test", **stamp}
             )
-        for space in spaces:
-            if spec.copy_of is not None:
-                vector = vectors[(spec.copy_of, space)] + 0.001 * rng.normal(size=DIMS[space])
-            else:
-                vector = direction(spec.topic, space) + spec.spread * rng.normal(size=DIMS[space])
-            vectors[(i, space)] = vector
-            rows["embeddings"].append(
-                {
-                    "shot_id": shot,
-                    "asset_id": aid,
-                    "space": space,
-                    "model": "test",
-                    "dim": DIMS[space],
-                    "vector": vector.astype(np.float32).tolist(),
-                    **stamp,
-                }
+        for k, topic in enumerate([spec.topic, *spec.later]):
+            uri = keyframe
+            if k:
+                uri = settings.location("keyframes", aid[:2], aid, f"{shot}-{k}.jpg")
+                _write(uri, jpeg((200, 40 * k % 255, 20)))
+            rows["keyframes"].append(
+                {"shot_id": shot, "asset_id": aid, "keyframe_index": k, "keyframe_uri": uri, **stamp}
             )
+            for space in spaces:
+                if spec.copy_of is not None:
+                    vector = vectors[(spec.copy_of, space)] + 0.001 * rng.normal(size=DIMS[space])
+                else:
+                    vector = direction(topic, space) + spec.spread * rng.normal(size=DIMS[space])
+                if k == 0:
+                    vectors[(i, space)] = vector
+                rows["embeddings"].append(
+                    {
+                        "shot_id": shot,
+                        "asset_id": aid,
+                        "space": space,
+                        "model": "test",
+                        "dim": DIMS[space],
+                        "vector": vector.astype(np.float32).tolist(),
+                        "keyframe_index": k,
+                        **stamp,
+                    }
+                )
     assets = sorted({asset_id(spec.asset): spec.asset for spec in specs}.items())
     now = dt.datetime.now(dt.UTC)
     asset_rows = [

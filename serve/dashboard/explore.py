@@ -11,12 +11,14 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from exports import webvtt
+from exports.record import UnknownAssetError, load_records
 from indexes.filters import Filters
 from indexes.query import QueryEngine
 from indexes.view import CatalogView
 from serve.dashboard.data import DashboardData
 from serve.dashboard.qc import qc_panel
-from serve.dashboard.urls import access_copy_url, keyframe_url, source_url
+from serve.dashboard.urls import access_copy_url, keyframe_url, source_url, track_url
 from serve.media import MediaNotFoundError
 
 PAGE_SIZE = 60
@@ -140,20 +142,57 @@ def shot_page(data: DashboardData, shot_id: str) -> dict[str, Any]:
     asset = _named(data.asset(state, asset_id)) if asset_id else None
     start, end = detail["start_s"], detail["end_s"]
     copies = np.flatnonzero(view.group == view.group[row])
+    speech = data.transcript(asset_id, -math.inf, math.inf) if asset_id else []
     return {
         **detail,
         "name": posixpath.basename(detail["uri"] or "") or None,
         "thumbnail_url": _keyframe_url(view, row),
+        "further_keyframes": [
+            keyframe_url(shot_id, k) for k in sorted(view.further_keyframes.get(row, {}))
+        ],
         "asset": asset,
         "source_url": source_url(asset_id) if asset and _playable(asset) else None,
         "remaster_url": access_copy_url(asset_id) if asset_id in view.access_copies else None,
         "remasters": [r for r in data.remasters(state).to_pylist() if r["asset_id"] == asset_id],
         "screen_text": data.screen_text(state).of_row(row),
-        "transcript": data.transcript(asset_id, start, end) if asset_id else [],
+        "transcript": [s for s in speech if (s["end_s"] or 0) > start and (s["start_s"] or 0) < end],
+        "tracks": tracks(asset_id, speech) if asset_id else [],
         "duplicates": [shot_card(view, int(r)) for r in copies if r != row][:NEAR_DUPLICATES],
         "has_visual_index": "visual" in state.spaces,
         "qc": qc_panel(data.qc_record(asset_id)) if asset_id else None,
     }
+
+
+def tracks(asset_id: str, speech: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The `<track>`s of the asset's players: its shots' captions (shown by default), its
+    transcript where speech was transcribed, and a chapter per shot (for the player's menu)."""
+    found = [
+        {"kind": "captions", "src": track_url(asset_id, "captions"), "srclang": "en",
+         "label": "Shot captions (machine-generated)", "default": True},
+    ]
+    if speech:
+        language = next((s["language"] for s in speech if s.get("language")), None) or "und"
+        found.append(
+            {"kind": "captions", "src": track_url(asset_id, "transcript"), "srclang": language,
+             "label": "Transcript (machine-generated)", "default": False}
+        )
+    found.append(
+        {"kind": "chapters", "src": track_url(asset_id, "chapters"), "srclang": "en", "label": "Shots",
+         "default": False}
+    )
+    return found
+
+
+def track(data: DashboardData, asset_id: str, kind: str) -> bytes:
+    """An asset's WebVTT sidecar as `archivist export` writes it (MediaNotFoundError for an asset
+    or a kind there is none of)."""
+    if kind not in webvtt.KINDS:
+        raise MediaNotFoundError(f"no track {kind[:40]!r}: the tracks are {', '.join(webvtt.KINDS)}")
+    try:
+        (record,) = load_records(data.catalog, [asset_id])
+    except UnknownAssetError as exc:
+        raise MediaNotFoundError(str(exc)) from None
+    return webvtt.render(record, kind)
 
 
 def source_uri(data: DashboardData, asset_id: str) -> str:
@@ -184,6 +223,8 @@ def hit_card(engine: QueryEngine, hit: Any) -> dict[str, Any]:
     view = engine.state.view
     row = view.row_of.get(hit.shot_id)
     card = shot_card(view, row) if row is not None else {"shot_id": hit.shot_id, "caption": hit.caption}
+    if row is not None and hit.keyframe_index and view.keyframe_uri(row, hit.keyframe_index):
+        card["thumbnail_url"] = keyframe_url(hit.shot_id, hit.keyframe_index)  # the one that matched
     return {**card, "score": hit.score, "copies": len(hit.duplicates)}
 
 

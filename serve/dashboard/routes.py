@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -208,8 +208,10 @@ def add_media_routes(router: APIRouter, data: DashboardData, gate: Gate) -> None
     media = [Depends(gate.media)]
 
     @router.get(f"{PREFIX}/media/keyframes/{{shot_id}}", dependencies=media)
-    def keyframe(shot_id: str, request: Request) -> Response:
-        return keyframe_response(settings, engine, shot_id, request)
+    def keyframe(
+        shot_id: str, request: Request, keyframe: Annotated[int, Query(ge=0, le=64)] = 0
+    ) -> Response:
+        return keyframe_response(settings, engine, shot_id, request, keyframe)
 
     @router.get(f"{PREFIX}/media/video/{{asset_id}}", dependencies=media)
     def remaster(asset_id: str, request: Request) -> Response:
@@ -229,6 +231,11 @@ def add_media_routes(router: APIRouter, data: DashboardData, gate: Gate) -> None
         media_type = mimetypes.guess_type(uri)[0] or "application/octet-stream"
         missing = "the asset's source file is gone from where the catalog says it was"
         return ranged_file(settings, uri, request, media_type, missing=missing)
+
+    @router.get(f"{PREFIX}/media/vtt/{{asset_id}}/{{kind}}.vtt", dependencies=media)
+    def track(asset_id: str, kind: str) -> Response:
+        """A WebVTT sidecar for the players' `<track>`s (captions, transcript, chapters)."""
+        return Response(explore.track(data, asset_id, kind), media_type="text/vtt; charset=utf-8")
 
     @router.get(f"{PREFIX}/media/evidence/{{key}}", dependencies=media)
     def evidence(key: str, request: Request) -> Response:

@@ -23,8 +23,8 @@ def safe_next(target: str | None) -> str:
     return PREFIX
 
 
-def keyframe_url(shot_id: str) -> str:
-    return f"{PREFIX}/media/keyframes/{shot_id}"
+def keyframe_url(shot_id: str, keyframe: int = 0) -> str:
+    return f"{PREFIX}/media/keyframes/{shot_id}" + (f"?keyframe={keyframe}" if keyframe else "")
 
 
 def access_copy_url(asset_id: str) -> str:
@@ -33,6 +33,12 @@ def access_copy_url(asset_id: str) -> str:
 
 def source_url(asset_id: str) -> str:
     return f"{PREFIX}/media/source/{asset_id}"
+
+
+def track_url(asset_id: str, kind: str) -> str:
+    """A WebVTT sidecar of the asset, behind the dashboard's session like its other media (the
+    API's `/vtt/...` wants the bearer token, which a `<track>` cannot send)."""
+    return f"{PREFIX}/media/vtt/{asset_id}/{kind}.vtt"
 
 
 def evidence_key(uri: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from actors.keyframe_choice import KeyframeCandidate, KeyframePicker
 from actors.segment import Segmenter
 from catalog.rows import best_per_label, shot_rows, tag_rows, vector_rows
-from tests.actors.test_segment import FPS, H, W, decode_jpeg, ref, table, texture, write_video
+from tests.actors.test_segment import FPS, W, decode_jpeg, ref, table, texture, write_video
 
 SECONDS = 36
 
@@ -58,7 +58,7 @@ def segmented(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[
 
 
 def test_a_take_that_pans_to_another_scene_gets_a_keyframe_of_each(segmented: dict) -> None:
-    rows, root = segmented["pan"]
+    rows, _ = segmented["pan"]
     assert len({r["shot_id"] for r in rows}) == 1, "a steady pan is one shot"
     assert [r["keyframe_index"] for r in rows] == list(range(len(rows))) and 2 <= len(rows) <= 4
     times = [r["keyframe_s"] for r in rows]

@@ -182,8 +182,10 @@ def test_an_index_in_an_object_store_is_cached_locally_and_mapped(
     )
     base, queries = held_out(12_000)
     first, built = build_version(settings, IVF_PQ, base)
-    index, shot_ids = read_index_files(settings, first)
-    assert len(shot_ids) == len(base) and shot_ids[0] == "s0"
+    index, ids = read_index_files(settings, first)
+    assert ids.num_rows == len(base) and ids["shot_id"][0].as_py() == "s0"
+    # written without keyframes, as indexes were before long takes: every vector a shot's own
+    assert set(ids["keyframe_index"].to_pylist()) == {0}
     np.testing.assert_array_equal(index.search(queries, 10)[1], built.search(queries, 10)[1])
     second, _ = build_version(settings, IVF_PQ, base[:11_000], snapshot_id=2)
     read_index_files(settings, second)
@@ -228,6 +230,7 @@ def commit_vectors(settings: Settings, asset_id: str, vectors: np.ndarray) -> li
         "shot_id": ids, "asset_id": [asset_id] * n, "space": ["visual"] * n, "model": ["test"] * n,
         "dim": pa.array([dim] * n, pa.int32()),
         "vector": pa.ListArray.from_arrays(offsets, vectors.reshape(-1)),
+        "keyframe_index": pa.array([0] * n, pa.int32()),
         "run_id": ["r1"] * n, "pipeline_version": ["p1"] * n})
     assets = pa.Table.from_pylist([{"asset_id": asset_id, "uri": f"/f/{asset_id}.mp4", "size_bytes": 1,
                                     "status": "ok", **provenance}], schema=schema.ASSETS)
