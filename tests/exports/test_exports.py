@@ -166,8 +166,8 @@ def test_bad_input_is_one_line_and_nothing_written(archive: Settings, tmp_path: 
     with pytest.raises(ExportError, match="'nope' is not in the catalog"):
         export(archive, out=str(out), formats=["webvtt"], asset_ids=[REEL_A, "nope"])
     assert not out.exists()
-    with pytest.raises(ExportError, match="no export format 'mets'"):
-        export(archive, out=str(out), formats=["mets"], asset_ids=[REEL_A])
+    with pytest.raises(ExportError, match="no export format 'mxf'"):
+        export(archive, out=str(out), formats=["mxf"], asset_ids=[REEL_A])
     blocker = tmp_path / "a-file"  # a target below a file cannot be made (even by root)
     blocker.write_bytes(b"x")
     with pytest.raises(ExportError, match="cannot write to the export target"):
