@@ -138,3 +138,21 @@ def test_a_master_changed_since_it_was_written_is_not_packaged(archive: Settings
         master.write_bytes(kept)
     assert not (tmp_path / REEL_A).exists()
     assert json.loads((tmp_path / MANIFEST).read_text())["formats"] == {}
+
+
+def test_a_bag_exported_to_s3_downloads_whole_and_validates(
+    archive: Settings, s3_bucket, tmp_path: Path
+) -> None:
+    bucket, client = s3_bucket
+    settings = Settings(home=archive.home, catalog_url=None)  # with the ARCHIVIST_S3_* of the fixture
+    done = export(settings, out=f"s3://{bucket}/exports", formats=["bagit"], asset_ids=[REEL_A])
+    prefix = f"exports/{REEL_A}/bag/"
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"])
+    assert [f"exports/{f}" for f in done["exported"][0]["files"]] == keys
+    for key in keys:
+        target = tmp_path / key[len(prefix) :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(target))
+    bag = bagit.Bag(str(tmp_path))
+    bag.validate()
+    assert "data/master.mkv" in bag.entries
