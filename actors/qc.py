@@ -121,7 +121,7 @@ def _measure(container: Any, params: QCParams) -> dict[str, Any]:
         if meter.placeholders and record.get("frames_declared"):
             record["frames_declared"] -= meter.placeholders  # pictures, not the AVI's chunks
         declared, decoded = record.get("frames_declared"), meter.frames
-        if declared and decoded < declared - _tolerance(video, declared):
+        if declared and decoded < declared - _tolerance(video, declared) and not _longer_sound(video, audio):
             count += 1
             if len(errors) < params.max_events:
                 errors.append(
@@ -140,6 +140,17 @@ def _measure(container: Any, params: QCParams) -> dict[str, Any]:
         record["status"] = "damaged" if count else "ok"
         record["error"] = errors[0]["message"] if errors else None
     return record
+
+
+def _longer_sound(video: Any, audio: dict[int, AudioMeter]) -> bool:
+    """Whether a count estimated from the container's duration is the sound's, not the
+    picture's: the container lasts as long as its longest stream, and a capture's sound often
+    runs on after the picture (Matroska keeps no per-stream duration to tell them apart)."""
+    if video.frames or video.duration is not None:
+        return False
+    heard = max((a.decoded / a.rate for a in audio.values() if a.rate), default=0.0)
+    duration = video.container.duration
+    return duration is not None and heard >= 0.98 * duration / av.time_base
 
 
 def _tolerance(stream: Any, declared: int) -> int:

@@ -225,3 +225,23 @@ def test_archivist_qc_reads_an_assets_record_from_the_catalog(
     assert [t["codec"] for t in record["audio_tracks"]] == ["ac3", "mp2"]
     unknown = CliRunner().invoke(app, ["qc", "0123456789ab"])
     assert unknown.exit_code == 2 and "no QC record" in unknown.output
+
+
+def test_sound_that_runs_on_after_the_picture_is_not_missing_frames(media: Path) -> None:
+    """Matroska counts no frames per stream: the container lasts as long as its longest track,
+    and a capture whose sound runs a second past its picture is whole."""
+    sound = 0.1 * np.sin(2 * np.pi * 440 * np.arange(48000 * 3) / 48000)  # 3 s of sound
+    path = _write(media / "sound-runs-on.mkv", _moving(2 * RATE), codec="ffv1", fmt="matroska", audio=[sound])
+    record = inspect_file(str(path))
+    assert record["frames_decoded"] == 2 * RATE and record["duration_s"] == pytest.approx(3.0, abs=0.05)
+    assert record["status"] == "ok", record["error"]
+
+
+def test_a_matroska_file_cut_short_is_still_damaged(media: Path) -> None:
+    sound = 0.1 * np.sin(2 * np.pi * 440 * np.arange(48000 * 2) / 48000)
+    whole = _write(media / "whole.mkv", _moving(2 * RATE), codec="ffv1", fmt="matroska", audio=[sound])
+    cut = media / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    record = inspect_file(str(cut))
+    assert record["status"] == "damaged"
+    assert any("declared frames" in e["message"] for e in record["decode_errors"])
