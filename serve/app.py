@@ -41,7 +41,7 @@ from serve.auth import Access, check_binding
 from serve.dashboard import dashboard_router
 from serve.errors import UnknownAssetError, add_error_handlers
 from serve.limits import LimitsMiddleware
-from serve.media import MediaNotFoundError, keyframe_response, stream
+from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, stream
 from serve.metrics import Metrics, MetricsMiddleware
 
 log = logging.getLogger(__name__)
@@ -119,9 +119,11 @@ def kept_fresh(engine: QueryEngine, every: float) -> Callable[[FastAPI], Abstrac
 
 
 def add_middleware(app: FastAPI, metrics: Metrics) -> None:
-    """Size limits at the door, inside the metrics (which count what the limits refuse too)."""
+    """Size limits at the door, inside the metrics (which count what the limits refuse too); CORS
+    outermost, so that what other sites' viewers read carries it whatever answered."""
     app.add_middleware(LimitsMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(CrossOriginMiddleware)
 
 
 def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]) -> None:

@@ -6,6 +6,10 @@ after symbolic links are resolved. Files are read through fsspec in chunks, so
 a folder and S3 serve alike and a video never sits whole in memory. One byte
 range per request is honoured (what players and browsers ask for); a request
 for several gets the whole file, which RFC 9110 allows.
+
+IIIF viewers and players on other sites fetch the API's media and exports (`CROSS_ORIGIN_PATHS`)
+with script (`fetch`, `<video crossorigin>`, hls/dash players): `CrossOriginMiddleware` lets them
+read every answer there, errors and ranges too, and answers their preflights.
 """
 
 from __future__ import annotations
@@ -16,12 +20,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import fsspec
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.settings import Settings
 
 CHUNK = 256 << 10
+CROSS_ORIGIN_PATHS = ("/media/", "/iiif/", "/vtt/")
+"""What other sites' viewers read: the API's media (not the dashboard's, behind its cookie) and
+the exports. A public read needs no credentials, so any origin may (`*`)."""
+CROSS_ORIGIN = {
+    "access-control-allow-origin": "*",
+    "access-control-expose-headers": "Content-Range, Accept-Ranges, Content-Length, Content-Type",
+}
+PREFLIGHT = {
+    "access-control-allow-methods": "GET, OPTIONS",
+    "access-control-allow-headers": "Range, Authorization, If-Range",
+    "access-control-max-age": "86400",
+}
 
 
 class MediaNotFoundError(LookupError):
@@ -123,3 +141,31 @@ def _chunks(fs: fsspec.AbstractFileSystem, path: str, start: int, end: int) -> I
                 return
             left -= len(data)
             yield data
+
+
+class CrossOriginMiddleware:
+    """`CROSS_ORIGIN` on every answer under `CROSS_ORIGIN_PATHS` (so a viewer can read a 206's
+    Content-Range, or a 404's reason), and a 204 to their CORS preflights (a `Range` or
+    `Authorization` header makes the browser ask first). Plain ASGI: a streamed video passes
+    through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(CROSS_ORIGIN_PATHS):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in Headers(scope=scope):
+            await Response(status_code=204, headers={**CROSS_ORIGIN, **PREFLIGHT})(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer = MutableHeaders(scope=message)
+                for name, value in CROSS_ORIGIN.items():
+                    if name not in answer:
+                        answer[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)

@@ -73,3 +73,60 @@ def test_without_iiif_prezi3_iiif_is_a_503_saying_what_to_install(client: TestCl
     monkeypatch.setattr(exports.http, "iiif_available", lambda: False)
     response = client.get(f"/iiif/{REEL_C}/manifest.json")
     assert response.status_code == 503 and IIIF_INSTALL in response.json()["error"]
+
+
+SIZE = 256 * 400
+"""The stand-in access copy: bytes 0..255, 400 times."""
+
+
+def test_media_carry_cors_and_expose_the_range_headers(client: TestClient) -> None:
+    origin = {"Origin": "https://viewer.example.org"}
+    for path in (f"/media/video/{REEL_C}", f"/iiif/{REEL_C}/manifest.json", f"/vtt/{REEL_C}/captions.vtt"):
+        response = client.get(path, headers=origin)
+        assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "*", path
+        exposed = {h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")}
+        assert {"content-range", "accept-ranges", "content-length"} <= exposed
+    video = client.get(f"/media/video/{REEL_C}", headers=origin)
+    assert video.headers["accept-ranges"] == "bytes" and int(video.headers["content-length"]) == SIZE
+    # the dashboard's media are behind its session cookie: not for other sites
+    dashboard = client.get(f"/dashboard/media/video/{REEL_C}", headers=origin)
+    assert dashboard.status_code == 200 and "access-control-allow-origin" not in dashboard.headers
+
+
+def test_media_answer_ranges_with_206_and_the_right_bytes(client: TestClient) -> None:
+    path = f"/media/video/{REEL_C}"
+    for header, first, last in (
+        ("bytes=0-0", 0, 0),
+        ("bytes=300-", 300, SIZE - 1),
+        ("bytes=-10", SIZE - 10, SIZE - 1),
+    ):
+        response = client.get(path, headers={"Range": header})
+        assert response.status_code == 206, header
+        assert response.content == (bytes(range(256)) * 400)[first : last + 1]
+        assert response.headers["content-range"] == f"bytes {first}-{last}/{SIZE}"
+        assert response.headers["content-length"] == str(last - first + 1)
+        assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_range_past_the_end_is_a_416_a_viewer_can_read(client: TestClient) -> None:
+    response = client.get(f"/media/video/{REEL_C}", headers={"Range": f"bytes={SIZE}-"})
+    assert response.status_code == 416 and response.headers["content-range"] == f"bytes */{SIZE}"
+    assert response.headers["access-control-allow-origin"] == "*" and response.json()["detail"] == {
+        "size": SIZE
+    }
+    missing = client.get(f"/media/video/{'0' * 64}")
+    assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == "*"
+
+
+def test_cors_preflights_for_ranged_and_authorised_reads_are_answered(client: TestClient) -> None:
+    response = client.options(
+        f"/media/video/{REEL_C}",
+        headers={
+            "Origin": "https://viewer.example.org",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "range, authorization",
+        },
+    )
+    assert response.status_code == 204 and response.headers["access-control-allow-origin"] == "*"
+    allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {"range", "authorization"} <= allowed and "GET" in response.headers["access-control-allow-methods"]
