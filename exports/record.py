@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import In
 
@@ -120,14 +121,17 @@ def load_records(
 
 
 def _embeddings(catalog: SqlCatalog, asset_ids: list[str]) -> dict[str, dict[str, Embedding]]:
-    """Every vector of the assets' shots, by shot id and space, sliced out of Arrow's flat
-    buffer rather than converted float by float."""
+    """The vectors of the assets' shots, by shot id and space, sliced out of Arrow's flat
+    buffer rather than converted float by float. A shot's are its first keyframe's
+    (`keyframe_index` 0, or null from before long takes had more): the keyframe its row names."""
     rows = read(
         catalog,
         "embeddings",
-        columns=("shot_id", "space", "model", "vector"),
+        columns=("shot_id", "space", "model", "vector", "keyframe_index"),
         row_filter=In(term="asset_id", literals=asset_ids),
     )
+    first = pc.fill_null(rows["keyframe_index"], 0)
+    rows = rows.filter(pc.equal(first, 0))
     found: dict[str, dict[str, Embedding]] = {}
     if rows.num_rows == 0:
         return found

@@ -63,6 +63,13 @@ def _archive(root: Path) -> Settings:
     replace_assets(
         catalog, "tags", pa.Table.from_pylist([*tags, sign], schema=schema.TAGS), [REEL_A], run_id="r1"
     )
+    # a long take's second keyframe has vectors too: not the shot's (its row names keyframe 0)
+    second = read(catalog, "embeddings", row_filter=f"shot_id == '{first}'").to_pylist()
+    second = [{**r, "keyframe_index": 1, "vector": [9.0] * r["dim"]} for r in second]
+    rows = read(catalog, "embeddings", row_filter=f"asset_id == '{REEL_A}'").to_pylist() + second
+    replace_assets(
+        catalog, "embeddings", pa.Table.from_pylist(rows, schema=schema.EMBEDDINGS), [REEL_A], run_id="r1"
+    )
     return settings
 
 
@@ -76,6 +83,7 @@ def _catalog_rows(settings: Settings) -> tuple[dict, dict, dict]:
     vectors = {
         (r["shot_id"], r["space"]): np.asarray(r["vector"], np.float32)
         for r in read(catalog, "embeddings").to_pylist()
+        if not r["keyframe_index"]
     }
     captions = {r["shot_id"]: r for r in read(catalog, "captions").to_pylist()}
     shots = {r["shot_id"]: r for r in read(catalog, "shots").to_pylist()}
@@ -303,3 +311,25 @@ def test_records_carry_vectors_only_when_asked(archive: Settings) -> None:
     assert plain.content_hash() == full.content_hash()  # other formats do not redo for vectors
     assert full.shots[0].embeddings["visual"].vector.dtype == np.float32
     assert io.BytesIO(dataset._npy(full.shots[0].embeddings["visual"].vector)).getvalue()[:6] == b"\x93NUMPY"
+
+
+def test_shards_go_to_s3_one_put_each_and_stale_ones_are_removed(
+    archive: Settings, s3_bucket, tmp_path: Path
+) -> None:
+    bucket, client = s3_bucket
+    settings = Settings(home=archive.home, catalog_url=None)  # with the ARCHIVIST_S3_* of the fixture
+    out = f"s3://{bucket}/train"
+    first = export(settings, out=out, formats=["webdataset", "parquet"], everything=True, shard_size=SHARD)
+    assert len(first["written"]) == 10
+
+    def keys() -> set[str]:
+        return {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+
+    assert {f"train/webdataset/{n:05d}.tar" for n in range(3)} | {"train/shots.parquet"} <= keys()
+    again = export(settings, out=out, formats=["webdataset", "parquet"], everything=True, shard_size=SHARD)
+    assert not again["written"]
+    export(settings, out=out, formats=["webdataset"], asset_ids=[REEL_A], shard_size=SHARD)
+    assert not {k for k in keys() if k.startswith("train/webdataset/0000") and "00000" not in k}
+    shard = tmp_path / "00000.tar"
+    shard.write_bytes(client.get_object(Bucket=bucket, Key="train/webdataset/00000.tar")["Body"].read())
+    assert len(list(wds.WebDataset(str(shard), shardshuffle=False))) == 3
