@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test test-fast bench lint clean
+.PHONY: demo test test-fast bench lint clean viewer
 
 $(STAMP): pyproject.toml infra/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIP) install -q --no-deps scenedetect==0.7.2 autofaiss==2.18.0 embedding-reader==1.8.1 fire==0.6.0
 	$(PIP) install -q -c infra/constraints.txt platformdirs tqdm click termcolor
 	touch $@
+
+# The IIIF viewer `archivist serve` shows at /viewer: Universal Viewer as pinned in viewer/'s
+# package-lock.json, its prebuilt dist/ used as shipped (no build, no install scripts).
+VIEWER_STAMP := viewer/node_modules/.package-lock.json
+$(VIEWER_STAMP): viewer/package.json viewer/package-lock.json
+	npm ci --prefix viewer --ignore-scripts --no-audit --no-fund
+
+viewer: $(VIEWER_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/archivist demo

@@ -148,7 +148,11 @@ def _rename_into_place(staging: Path, final: Path) -> None:
         return
     old = final.with_name(f".{final.name}-old-{uuid.uuid4().hex[:8]}")
     final.rename(old)
-    staging.rename(final)
+    try:
+        staging.rename(final)
+    except OSError:
+        old.rename(final)  # the bag that was there stays
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 

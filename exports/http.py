@@ -6,16 +6,23 @@ export`), with ids under the URL the request came to, and `Access-Control-Allow-
 so a viewer on any site can read them. An unknown asset or track is a 404 in the API's
 error shape. The access copy and keyframes the manifests name are the API's own ranged
 media routes (`/media/video/{asset}`, `/media/keyframes/{shot}`).
+
+`/viewer?manifest=URL` is a real IIIF viewer (Universal Viewer, pinned in `viewer/package.json`)
+opening a manifest, served from the project's own files (`viewer/index.html`, and UV's prebuilt
+`dist/` under `/viewer/uv/`), so an archivist can see an asset as a IIIF site would show it, and
+the tests can open one in Chromium. `npm ci` installs UV into `viewer/node_modules`; until it has,
+the page is a 503 saying so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.params import Depends as Dependency
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from catalog.iceberg import open_catalog, read
 from catalog.settings import Settings
@@ -25,6 +32,14 @@ from exports.record import AssetRecord, UnknownAssetError, load_records
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
+VIEWER = Path(__file__).resolve().parents[1] / "viewer"
+"""The viewer's own files: its page, and the `package.json` + lock that pin Universal Viewer."""
+VIEWER_INSTALL = "make viewer (npm ci --ignore-scripts --prefix viewer)"
+
+
+def viewer_dist(root: Path = VIEWER) -> Path:
+    """Universal Viewer's prebuilt files, where `npm ci` puts them."""
+    return root / "node_modules" / "universalviewer" / "dist"
 
 
 def _base(request: Request) -> str:
@@ -32,6 +47,8 @@ def _base(request: Request) -> str:
 
 
 def exports_router(settings: Settings, dependencies: Sequence[Dependency] = ()) -> APIRouter:
+    """The exports behind `dependencies` (the API's read rule), and the viewer, open to all: its
+    files are Universal Viewer's, not the archive's, and the manifests it fetches keep the rule."""
     router = APIRouter(dependencies=list(dependencies), tags=["exports"])
     catalog: dict[str, Any] = {}
 
@@ -80,5 +97,41 @@ def exports_router(settings: Settings, dependencies: Sequence[Dependency] = ()) 
             )
         body = webvtt.render(record(asset_id), kind)
         return Response(body, media_type="text/vtt; charset=utf-8", headers=CORS)
+
+    outer = APIRouter()
+    outer.include_router(router)
+    outer.include_router(viewer_router())
+    return outer
+
+
+def viewer_router(root: Path = VIEWER) -> APIRouter:
+    """`/viewer` (the page) and `/viewer/uv/{path}` (Universal Viewer's dist/, nothing outside it)."""
+    router = APIRouter(tags=["viewer"])
+
+    def installed() -> Path:
+        dist = viewer_dist(root)
+        if not (dist / "umd" / "UV.js").is_file():
+            raise HTTPException(
+                503,
+                detail=f"the IIIF viewer is not installed in {root}/node_modules: run {VIEWER_INSTALL}",
+            )
+        return dist
+
+    @router.get("/viewer", response_class=Response)
+    def viewer_page() -> Response:
+        """Universal Viewer opening the manifest named by `?manifest=URL`."""
+        installed()
+        return FileResponse(
+            root / "index.html", media_type="text/html", headers={"cache-control": "no-cache"}
+        )
+
+    @router.get("/viewer/uv/{path:path}", response_class=Response)
+    def viewer_file(path: str) -> Response:
+        """A file of Universal Viewer's dist/ (its script, chunks, styles, fonts, images)."""
+        dist = installed().resolve()
+        wanted = (dist / path).resolve()
+        if not wanted.is_relative_to(dist) or not wanted.is_file():
+            raise HTTPException(404, detail=f"no viewer file {path[:80]!r}")
+        return FileResponse(wanted, headers={"cache-control": "public, max-age=86400"})
 
     return router

@@ -470,6 +470,11 @@ def document(record: AssetRecord, stored: Stored, *, packaged: bool = False) -> 
             entries.append(note)
     mets = metsrw.METSDocument()
     mets.objid = aid
+    mets.agents.append(
+        metsrw.Agent(
+            "CREATOR", type="SOFTWARE", name=f"archivist {archivist.version}", notes=[archivist.value]
+        )
+    )
     mets.append_file(metsrw.FSEntry.dir(aid, entries))
     return mets
 

@@ -148,6 +148,8 @@ def test_the_document_is_premis_3_and_its_ids_are_stable(parsed, archive: Settin
     record, _, data = parsed
     root = etree.fromstring(data)
     assert root.get("OBJID") == REEL_A
+    (creator,) = metsrw.METSDocument.fromstring(data).agents
+    assert (creator.role, creator.type, creator.name) == ("CREATOR", "SOFTWARE", "archivist p1")
     events = root.findall(f".//{{{mets.PREMIS}}}event")
     assert events and {e.get("version") for e in events} == {"3.0"}
     objects = root.findall(f".//{{{mets.PREMIS}}}object")
