@@ -83,7 +83,7 @@ from actors.orientation import quarter_turns, shown_size, upright
 from actors.probe import MediaError, open_media, probe_container, video_stream
 from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
 from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams
-from catalog.rows import first_per_asset, keyframe_rows, shot_rows
+from catalog.rows import first_per_asset, keyframe_index, keyframe_rows, shot_rows
 from catalog.schema import (
     ASSET_PROBE,
     ASSET_REF,
@@ -240,7 +240,14 @@ class Segmenter(Stage):
             "processed_at", pa.array([now] * len(ids), ASSETS.field("processed_at").type)
         )
         names = [f.name for f in SHOTS if f.name in SHOT.names or f.name == "asset_id"]
-        keyframes = keyframe_rows(rows).select([f.name for f in KEYFRAMES if f not in PROVENANCE])
+        described = keyframe_rows(rows)
+        keyframes = pa.table(
+            {
+                f.name: keyframe_index(described) if f.name == "keyframe_index" else described[f.name]
+                for f in KEYFRAMES
+                if f not in PROVENANCE
+            }
+        )
         return {"assets": assets, "shots": shots.select(names), "keyframes": keyframes}
 
     def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:

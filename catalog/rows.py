@@ -108,7 +108,7 @@ def vector_rows(rows: pa.Table, column: str, space: str, model_column: str) -> p
             "model": has[model_column],
             "dim": pc.cast(pc.list_value_length(vectors), pa.int32()),
             "vector": vectors,
-            "keyframe_index": _keyframe_index(has),
+            "keyframe_index": keyframe_index(has),
         }
     ).cast(_without_provenance(EMBEDDINGS))
 
@@ -136,7 +136,8 @@ def first_per_asset(rows: pa.Table) -> pa.Table:
     return rows.take(pa.array(list(first.values()), pa.int64()))
 
 
-def _keyframe_index(rows: pa.Table) -> pa.Array:
+def keyframe_index(rows: pa.Table) -> pa.Array:
+    """Each row's keyframe (0, a shot's own, where rows made before long takes carry none)."""
     if "keyframe_index" in rows.column_names:
         return pc.fill_null(rows["keyframe_index"], 0).combine_chunks()
     return pa.array([0] * rows.num_rows, pa.int32())

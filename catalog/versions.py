@@ -59,6 +59,9 @@ class Version:
     snapshots: dict[str, int | None]
 
 
+EXPIRED = " (versions older than the retention are dropped by `archivist catalog expire`)"
+
+
 class NoSuchVersionError(LookupError):
     """No catalog version matches what was asked for."""
 
@@ -108,11 +111,13 @@ def version_as_of(catalog: SqlCatalog, moment: str) -> Version:
     try:
         when = as_utc(dt.datetime.fromisoformat(moment))
     except ValueError:
-        raise NoSuchVersionError(f"{moment!r} is neither a run that committed nor an ISO time") from None
+        raise NoSuchVersionError(
+            f"{moment!r} is neither a run whose version the catalog keeps nor an ISO time{EXPIRED}"
+        ) from None
     at = select(CatalogVersion).where(CatalogVersion.recorded_at <= when)
     found = _one(catalog, at.order_by(CatalogVersion.version.desc()).limit(1))
     if found is None:
-        raise NoSuchVersionError(f"the catalog has no version as old as {moment}")
+        raise NoSuchVersionError(f"the catalog has no version as old as {moment}{EXPIRED}")
     return found
 
 

@@ -19,6 +19,7 @@ from catalog.schema import VISUAL_SPACE
 from catalog.settings import Settings
 from exports.run import export_command
 from indexes.defaults import DEFAULT_TOP, DIVERSITY, DIVERSITY_HELP, FAIRNESS, FAIRNESS_HELP, MAX_TOP
+from jobs.cli_catalog import expire_command
 from jobs.errors import SpecError
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ app.add_typer(train_app, name="train")
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs and past runs.")
 app.add_typer(jobs_app, name="jobs")
 app.command("export")(export_command)
+catalog_app = typer.Typer(no_args_is_help=True, help="Look after the catalog: what it keeps, and how long.")
+app.add_typer(catalog_app, name="catalog")
 
 out = Console()
 err = Console(stderr=True)
@@ -94,6 +97,9 @@ def friendly(command: F) -> F:
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+catalog_app.command("expire")(friendly(expire_command))
 
 
 def _spec_for(target: str) -> JobSpec:

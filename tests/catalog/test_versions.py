@@ -67,7 +67,7 @@ def test_sql_as_of_a_run_or_a_time_reads_the_catalog_as_it_stood(settings: Setti
     assert sql(catalog, count)["n"][0].as_py() == 4
     assert sql(catalog, count, as_of="r1")["n"][0].as_py() == 2
     assert then is not None and version_as_of(catalog, then.recorded_at.isoformat()) == then
-    with pytest.raises(QueryError, match="neither a run that committed nor an ISO time"):
+    with pytest.raises(QueryError, match="neither a run whose version the catalog keeps nor an ISO time"):
         sql(catalog, count, as_of="no-such-run")
     with pytest.raises(QueryError, match="no version as old as 1999-01-01"):
         sql(catalog, count, as_of="1999-01-01")
@@ -132,4 +132,5 @@ def test_archivist_sql_as_of_names_what_it_cannot_find(settings: Settings) -> No
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [{"n": 2}]
     result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM shots", "--as-of", "r9"])
-    assert result.exit_code == 2 and "'r9' is neither a run that committed nor an ISO time" in result.stderr
+    assert result.exit_code == 2
+    assert "'r9' is neither a run whose version the catalog keeps nor an ISO time" in result.stderr
