@@ -10,7 +10,8 @@ pipeline version.
 Masters are large (FFV1 is several GB an hour), so a bag is never rendered into memory like the
 other formats' files: its payload is streamed from storage into a local staging folder (the
 master's bytes hashed on the way and held against the catalog's SHA-256: a master that has
-changed since it was written is not packaged), `bagit.make_bag` writes the manifests, and
+changed since it was written is not packaged, nor one whose frame checksums differ from
+their SHA-256 in its manifest), `bagit.make_bag` writes the manifests, and
 `bagit.Bag(...).validate()` checks the result before it is published:
 
 - to a folder, the staging folder is made beside the bag and renamed into place (one rename:
@@ -88,9 +89,14 @@ def stage(record: AssetRecord, folder: Path, options: dict[str, Any]) -> bagit.B
     frames = (stored.manifests.get("master") or {}).get("fixity") or {}
     if frames.get("frame_checksums_uri"):
         try:
-            _copy(str(frames["frame_checksums_uri"]), folder / names["master.framemd5"], options)
+            sha = _copy(str(frames["frame_checksums_uri"]), folder / names["master.framemd5"], options)
         except OSError as exc:
             raise BagError(f"asset {record.asset_id}: the frame checksums cannot be read: {exc}") from None
+        if frames.get("sha256") and sha != frames["sha256"]:
+            raise BagError(
+                f"asset {record.asset_id}: the master's frame checksums no longer match their SHA-256 "
+                "in its manifest"
+            )
     (folder / "mets.xml").write_bytes(mets.to_bytes(record, stored, packaged=True))
     (folder / "pbcore.xml").write_bytes(pbcore.to_bytes(record))
     info = {

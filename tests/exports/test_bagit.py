@@ -156,3 +156,17 @@ def test_a_bag_exported_to_s3_downloads_whole_and_validates(
     bag = bagit.Bag(str(tmp_path))
     bag.validate()
     assert "data/master.mkv" in bag.entries
+
+
+def test_frame_checksums_changed_since_they_were_written_are_not_packaged(
+    archive: Settings, tmp_path: Path
+) -> None:
+    checksums = Path(master_row(archive)["output_uri"]).with_suffix(".framemd5")
+    kept = checksums.read_text()
+    try:
+        checksums.write_text(kept.replace(" ", "  ", 1))
+        with pytest.raises(ExportError, match="frame checksums no longer match"):
+            export(archive, out=str(tmp_path), formats=["bagit"], asset_ids=[REEL_A])
+    finally:
+        checksums.write_text(kept)
+    assert not (tmp_path / REEL_A).exists()
