@@ -236,7 +236,11 @@ def export_command(
     query: Annotated[str | None, typer.Option(help="SQL whose asset_id column names the assets")] = None,
     everything: Annotated[bool, typer.Option("--all", help="every asset in the catalog")] = False,
     formats: Annotated[
-        list[str], typer.Option("--format", help="webvtt, iiif, pbcore (repeat for several)")
+        list[str],
+        typer.Option(
+            "--format",
+            help="webvtt, iiif, pbcore, ebucore, mets, bagit, webdataset, parquet (repeat for several)",
+        ),
     ] = [],  # noqa: B006
     out: Annotated[str, typer.Option(help="target: a folder or an s3:// URL")] = "",
     base_url: Annotated[str, typer.Option(help="where `archivist serve` publishes the exports")] = (
@@ -246,7 +250,8 @@ def export_command(
     shard_size: Annotated[int, typer.Option(help="samples per WebDataset shard (0: 1000)")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Export assets as WebVTT, IIIF manifests and PBCore XML, into a folder or S3 (only what changed)."""
+    """Export assets in archive formats (WebVTT, IIIF, PBCore, EBUCore, METS, BagIt) or as training
+    sets (WebDataset shards, Parquet), into a folder or S3 (only what changed)."""
     from catalog.query import QueryError
 
     try:
