@@ -333,3 +333,30 @@ def test_shards_go_to_s3_one_put_each_and_stale_ones_are_removed(
     shard = tmp_path / "00000.tar"
     shard.write_bytes(client.get_object(Bucket=bucket, Key="train/webdataset/00000.tar")["Body"].read())
     assert len(list(wds.WebDataset(str(shard), shardshuffle=False))) == 3
+
+
+def test_an_export_stopped_half_way_leaves_whole_files_and_the_next_one_finishes(
+    archive: Settings, tmp_path: Path, monkeypatch
+) -> None:
+    import catalog.storage
+
+    real = catalog.storage.write_atomic
+
+    def failing(uri: str, data: bytes, options=None) -> None:
+        if uri.endswith("00001.tar"):
+            raise OSError(28, "No space left on device")
+        real(uri, data, options)
+
+    monkeypatch.setattr(catalog.storage, "write_atomic", failing)
+    with pytest.raises(ExportError, match="No space left on device"):
+        export(archive, out=str(tmp_path), formats=["webdataset"], everything=True, shard_size=SHARD)
+    assert not [p for p in tmp_path.rglob("*.part")]
+    assert not (tmp_path / "webdataset" / "00001.tar").exists()
+    assert "collections" not in json.loads((tmp_path / MANIFEST).read_bytes())  # nothing recorded as done
+    monkeypatch.setattr(catalog.storage, "write_atomic", real)
+    done = export(archive, out=str(tmp_path), formats=["webdataset"], everything=True, shard_size=SHARD)
+    assert len(done["written"]) == 9
+    assert (
+        len(list(wds.WebDataset(str(tmp_path / "webdataset" / "{00000..00002}.tar"), shardshuffle=False)))
+        == 14
+    )
