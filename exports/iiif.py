@@ -8,8 +8,8 @@ caption WebVTT sidecars supplement the whole Canvas; the first shot's keyframe i
 thumbnail. A Collection lists the manifests of several assets.
 
 Every id is a URL under `base_url`, where `archivist serve` answers them (`exports.http`):
-`/iiif/{asset}/manifest.json`, `/media/video/{asset}`, `/media/keyframes/{shot}`,
-`/vtt/{asset}/{kind}.vtt`.
+`/iiif/{asset}/manifest.json`, `/media/video/{asset}` (or `/media/source/{asset}`),
+`/media/keyframes/{shot}`, `/vtt/{asset}/{kind}.vtt`.
 """
 
 from __future__ import annotations
@@ -63,20 +63,19 @@ def picture_size(record: AssetRecord) -> tuple[int, int] | None:
 
 
 def painting_body(record: AssetRecord, base_url: str, size: tuple[int, int] | None) -> AnnotationBody:
-    """The access copy as served, or the source where there is none."""
-    access = record.remaster("access")
-    if access is not None:
-        media_id, media_type = f"{base_url.rstrip('/')}/media/video/{record.asset_id}", "video/mp4"
+    """The access copy as served, or the source (as served too) where there is none.
+
+    Never the source's own URI: a viewer on a web page may not load a `file://` one (Chromium:
+    "Not allowed to load local resource"), and cannot read the archive's bucket."""
+    base = base_url.rstrip("/")
+    body: dict[str, Any] = {"type": "Video", "duration": duration(record)}
+    if record.remaster("access") is not None:
+        body.update(id=f"{base}/media/video/{record.asset_id}", format="video/mp4")
     else:
-        uri = str(record.asset["uri"])
-        media_id = uri if "://" in uri else f"file://{uri}"
-        media_type = MEDIA_TYPES.get(posixpath.splitext(uri)[1].lower(), "video/mp4")
-    body: dict[str, Any] = {
-        "id": media_id,
-        "type": "Video",
-        "format": media_type,
-        "duration": duration(record),
-    }
+        body["id"] = f"{base}/media/source/{record.asset_id}"
+        media_type = MEDIA_TYPES.get(posixpath.splitext(str(record.asset["uri"]))[1].lower())
+        if media_type is not None:
+            body["format"] = media_type
     if size is not None:
         body["width"], body["height"] = size
     return AnnotationBody(**body)

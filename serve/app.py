@@ -17,6 +17,7 @@ function in the order the API documents them.
 from __future__ import annotations
 
 import logging
+import mimetypes
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -41,7 +42,7 @@ from serve.auth import Access, check_binding
 from serve.dashboard import dashboard_router
 from serve.errors import UnknownAssetError, add_error_handlers
 from serve.limits import LimitsMiddleware
-from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, stream
+from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, ranged_file, stream
 from serve.metrics import Metrics, MetricsMiddleware
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,20 @@ def add_media_routes(app: FastAPI, settings: Settings, engine: QueryEngine, read
         if uri is None:
             raise MediaNotFoundError(f"asset {asset_id} has no access copy: the remaster stage makes one")
         return stream(settings, uri, request, "video/mp4")
+
+    @media("/media/source/{asset_id}", "video/*")
+    def source(asset_id: str, request: Request) -> Response:
+        """The asset's source file, which a IIIF manifest paints where no access copy was made:
+        honours a byte range. Unlike the warehouse's media, a source lives wherever the archive
+        keeps it; it is served only because the catalog names it as the asset's URI."""
+        view = engine.state.view
+        row = view.asset_row.get(asset_id)
+        if row is None:
+            raise UnknownAssetError(f"asset {asset_id[:80]!r} is not in the catalog")
+        uri = view.asset_uris[row]
+        media_type = mimetypes.guess_type(uri)[0] or "application/octet-stream"
+        missing = "the asset's source file is gone from where the catalog says it was"
+        return ranged_file(settings, uri, request, media_type, missing=missing)
 
 
 def add_event_routes(app: FastAPI, engine: QueryEngine, writes: list[Dependency]) -> None:

@@ -130,3 +130,17 @@ def test_cors_preflights_for_ranged_and_authorised_reads_are_answered(client: Te
     assert response.status_code == 204 and response.headers["access-control-allow-origin"] == "*"
     allowed = {h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")}
     assert {"range", "authorization"} <= allowed and "GET" in response.headers["access-control-allow-methods"]
+
+
+def test_an_asset_without_an_access_copy_is_painted_with_its_source_as_served(client: TestClient) -> None:
+    """Not its `file://` URI, which no viewer on a web page may load."""
+    pytest.importorskip("iiif_prezi3", reason=IIIF_INSTALL)
+    reel_a = asset_id("reel-a")
+    document = client.get(f"/iiif/{reel_a}/manifest.json").json()
+    body = document["items"][0]["items"][0]["items"][0]["body"]
+    assert body["id"] == f"http://testserver/media/source/{reel_a}" and body["format"] == "video/mp4"
+    # the catalog's source URI does not exist on this machine: a 404 saying so, readable by the viewer
+    source = client.get(f"/media/source/{reel_a}")
+    assert source.status_code == 404 and "gone from where the catalog says" in source.json()["error"]
+    assert source.headers["access-control-allow-origin"] == "*"
+    assert client.get(f"/media/source/{'0' * 64}").status_code == 404

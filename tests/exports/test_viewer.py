@@ -183,6 +183,18 @@ def test_viewer_files_stay_inside_the_viewers_dist(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_source_is_served_with_ranges_where_the_catalog_names_it(base_url: str) -> None:
+    import httpx
+
+    video = sample_file("bikes.mp4").read_bytes()
+    answer = httpx.get(f"{base_url}/media/source/{REEL_ID}", headers={"Range": "bytes=100-199"})
+    assert answer.status_code == 206 and answer.content == video[100:200]
+    assert (
+        answer.headers["content-type"] == "video/mp4" and answer.headers["access-control-allow-origin"] == "*"
+    )
+
+
+@pytest.mark.slow
 def test_universal_viewer_plays_the_access_copy_and_lists_the_shots(base_url: str, browser: Any) -> None:
     """The shots are listed in UV's contents panel by their labels; choosing one seeks the access
     copy to its start (the Range's `#t=` fragment), and UV's own Play button plays it on."""
