@@ -483,13 +483,29 @@ def serve(
         str, typer.Option(help="address to listen on; beyond loopback needs ARCHIVIST_API_TOKEN")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    root_path: Annotated[
+        str, typer.Option(help="the path a reverse proxy serves this under (/archive); links follow it")
+    ] = "",
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="proxies whose X-Forwarded-For/-Proto are believed (comma-separated, or *)")
+    ] = "127.0.0.1",
 ) -> None:
-    """Serve search, recommendations, media and metrics over HTTP (OpenAPI docs at /docs)."""
+    """Serve search, recommendations, media and metrics over HTTP (OpenAPI docs at /docs).
+
+    Behind a reverse proxy, see the README's "Behind a reverse proxy"."""
     import uvicorn
 
     from serve.app import create_app
 
-    uvicorn.run(create_app(Settings(), host=host), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(Settings(), host=host),
+        host=host,
+        port=port,
+        log_level="info",
+        root_path=root_path.rstrip("/"),
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
 
 
 @app.command()

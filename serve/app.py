@@ -40,6 +40,7 @@ from indexes.search import UnknownShotError
 from serve import schemas
 from serve.auth import Access, check_binding
 from serve.dashboard import dashboard_router
+from serve.dashboard.urls import RootPath
 from serve.errors import UnknownAssetError, add_error_handlers
 from serve.limits import LimitsMiddleware
 from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, ranged_file, stream
@@ -125,6 +126,7 @@ def add_middleware(app: FastAPI, metrics: Metrics) -> None:
     app.add_middleware(LimitsMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(CrossOriginMiddleware)
+    app.add_middleware(RootPath)
 
 
 def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from starlette.exceptions import HTTPException
 
 from serve.auth import Access, AuthError, Credentials
 from serve.dashboard.throttle import LoginThrottle
-from serve.dashboard.urls import PREFIX, login_url
+from serve.dashboard.urls import login_url, prefix, under_root
 
 COOKIE = "archivist_dashboard"
 
@@ -54,7 +55,8 @@ class Gate:
 
     async def page(self, request: Request, credentials: Credentials) -> None:
         if not self.allowed(request, credentials):
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            path = request.url.path if request.url.path.startswith(prefix()) else under_root(request.url.path)
+            target = path + (f"?{request.url.query}" if request.url.query else "")
             raise HTTPException(303, "log in first", headers={"location": login_url(target)})
 
     async def media(self, request: Request, credentials: Credentials) -> None:
@@ -75,5 +77,21 @@ class Gate:
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
-            path=PREFIX,
+            path=prefix(),
         )
+
+    async def form(self, request: Request) -> None:
+        """Refuse a form posted from another site (cross-site request forgery). The session
+        cookie is SameSite=Strict already; this also covers a service open on loopback, which
+        asks for no cookie at all. A browser names where a post comes from (`Sec-Fetch-Site`,
+        `Origin`, else `Referer`); a client that names nothing (curl, a script) is not a browser
+        being used by another site, and passes."""
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            raise HTTPException(403, "a form posted from another site is refused")
+        source = request.headers.get("origin") or request.headers.get("referer")
+        if source and source != "null":
+            parts = urlsplit(source)
+            if f"{parts.scheme}://{parts.netloc}" != f"{request.url.scheme}://{request.url.netloc}":
+                raise HTTPException(403, f"a form posted from {parts.scheme}://{parts.netloc} is refused")
+        elif source == "null":  # a sandboxed frame or a data: page: never this dashboard
+            raise HTTPException(403, "a form posted from an opaque origin is refused")

@@ -31,7 +31,7 @@ from serve.dashboard.auth import Gate
 from serve.dashboard.data import DashboardData
 from serve.dashboard.formats import FILTERS
 from serve.dashboard.static_files import StaticFiles
-from serve.dashboard.urls import PREFIX, safe_next
+from serve.dashboard.urls import PREFIX, prefix, safe_next, under_root
 from serve.errors import status_of
 from serve.media import MediaNotFoundError, keyframe_response, ranged_file, stream
 
@@ -60,7 +60,8 @@ class Pages:
         self.static = files.urls()
 
     def render(self, request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        context = {"prefix": PREFIX, "static": self.static, **context}
+        static = {name: under_root(url) for name, url in self.static.items()}
+        context = {"prefix": prefix(), "static": static, **context}
         return TEMPLATES.TemplateResponse(
             request, name, context, status_code=status, headers={"content-security-policy": CSP}
         )
@@ -92,7 +93,7 @@ def add_run_routes(router: APIRouter, data: DashboardData, gate: Gate, pages: Pa
 
     @router.get("/")
     def root() -> RedirectResponse:
-        return RedirectResponse(PREFIX, status_code=307)
+        return RedirectResponse(prefix(), status_code=307)
 
     @router.get(PREFIX, dependencies=page)
     def overview_page(request: Request) -> Response:
@@ -174,7 +175,7 @@ def add_search_routes(router: APIRouter, data: DashboardData, gate: Gate, pages:
             return search_page(request, lambda: for_you(engine, user, top=RESULTS), context)
         return search_page(request, None, {})
 
-    @router.post(f"{PREFIX}/search", dependencies=page)
+    @router.post(f"{PREFIX}/search", dependencies=[*page, Depends(gate.form)])
     def search_image(request: Request, image: Annotated[UploadFile, File()]) -> Response:
         picture = image.file.read()
 
@@ -253,14 +254,14 @@ def add_login_routes(router: APIRouter, gate: Gate, pages: Pages) -> None:
     """The login form, and the login that gives the browser its session cookie."""
 
     @router.get(f"{PREFIX}/login")
-    def login_form(request: Request, next: str = PREFIX) -> Response:
+    def login_form(request: Request, next: str | None = None) -> Response:
         if gate.open:
             return RedirectResponse(safe_next(next), status_code=303)
         return pages.render(request, "login.html", {"page": "", "next": safe_next(next)})
 
-    @router.post(f"{PREFIX}/login")
+    @router.post(f"{PREFIX}/login", dependencies=[Depends(gate.form)])
     def login(
-        request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = PREFIX
+        request: Request, token: Annotated[str, Form()], next: Annotated[str | None, Form()] = None
     ) -> Response:
         if gate.open:
             return RedirectResponse(safe_next(next), status_code=303)
