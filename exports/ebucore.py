@@ -21,6 +21,7 @@ dc:identifier`, ...); a `format`'s children in `formatType`'s order (FORMAT_ORDE
 
 from __future__ import annotations
 
+import posixpath
 from fractions import Fraction
 from typing import Any
 
@@ -48,6 +49,8 @@ VIDEO_ORDER = (
 AUDIO_ORDER = ("audioEncoding", "samplingRate", "audioTrack", "channels")
 GENERATIONS = {"source": "original", "master": "preservation master", "access": "access copy"}
 SCANNING_ORDER = {"tff": "top", "bff": "bottom"}
+CONTAINERS = {".mkv": "Matroska", ".mp4": "MPEG-4", ".mov": "QuickTime"}
+"""An output's container, by its name (a source's is the QC record's or the probe's)."""
 
 
 def _el(parent: etree._Element, name: str, text: Any = None, **attrs: Any) -> etree._Element:
@@ -158,7 +161,7 @@ def _format(root: etree._Element, copy: Copy, seconds: float) -> None:
     for track in facts.get("audio_tracks") or []:
         if isinstance(track, dict):
             _audio(fmt, track)
-    container = facts.get("container")
+    container = facts.get("container") or CONTAINERS.get(posixpath.splitext(copy.location)[1].lower())
     if container:
         _el(fmt, "containerFormat", containerFormatName=container)
     if seconds:

@@ -125,6 +125,7 @@ def test_technical_metadata_of_the_source_comes_from_the_qc_record(records) -> N
     assert master.findtext("e:hash/e:hashValue", namespaces=NS) == MASTER_SHA
     assert master.find("e:hash/e:hashFunction", NS).get("typeLabel") == "SHA-256"
     assert master.findtext("e:locator", namespaces=NS) == "/remasters/reel-a/master.mkv"
+    assert master.find("e:containerFormat", NS).get("containerFormatName") == "Matroska"
     assert master.find("e:audioFormat", NS) is not None  # the master keeps the source's tracks
 
 
