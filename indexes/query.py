@@ -40,6 +40,7 @@ from catalog.iceberg import open_catalog
 from catalog.query import QueryError as CatalogQueryError
 from catalog.schema import CONCEPT_SPACE, EMBEDDING_SPACES, TEXT_SPACE, VISUAL_SPACE
 from catalog.settings import Settings
+from catalog.versions import latest_version
 from indexes.build import read_index_files
 from indexes.defaults import DEFAULT_TOP, MAX_TOP
 from indexes.filters import Filters, shorten
@@ -169,6 +170,9 @@ class EngineState:
     spaces: Mapping[str, LoadedSpace]
     tables: Mapping[str, tuple[int | None, int]] = field(default_factory=dict)
     """(snapshot id, rows) per catalog table when this state was made."""
+    catalog_version: int | None = None
+    """The catalog version the tables were read at (`catalog.versions`): every answer from this
+    state is of that one version."""
 
     def require(self, spaces: Sequence[str]) -> list[str]:
         """The loaded spaces among `spaces`; IndexMissingError, naming the snapshot to index and
@@ -380,7 +384,8 @@ class QueryEngine:
         """Load what changed since the last call; True when the state changed."""
         with self._refreshing:
             old = self._state
-            tables = table_snapshots(self.catalog)
+            read_at = latest_version(self.catalog)
+            tables = table_snapshots(self.catalog, read_at)
             view = old.view if old is not None and view_key(tables) == old.view.key else None
             if view is None:
                 view = CatalogView.load(self.catalog, tables)
@@ -400,7 +405,7 @@ class QueryEngine:
                     continue
                 index, ids = read_index_files(self.settings, version)
                 spaces[space] = LoadedSpace.attach(version, index, ids, view)
-            self._state = EngineState(view, spaces, tables)
+            self._state = EngineState(view, spaces, tables, read_at.number if read_at else None)
             if old is None or view is not old.view:
                 return True
             return any(spaces.get(s) is not old.spaces.get(s) for s in SPACES)
@@ -467,7 +472,9 @@ class QueryEngine:
         found, meta = state.candidates(
             queries, want=top, filters=filters or Filters(), exclude_groups=exclude_groups, fold=fold
         )
-        return Result(state.hits(found), {"query": query, "top": top, **meta})
+        return Result(
+            state.hits(found), {"query": query, "top": top, "catalog_version": state.catalog_version, **meta}
+        )
 
     def _text_encoder(self) -> TextEncoder:
         with self._loading:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.iceberg import read, table, visible
-from catalog.versions import latest_version
+from catalog.versions import Version
 from indexes.filters import NOT_TAG_FILTER_KINDS, OBJECT_FILTER_KIND, Filters
 
 SAFE_BELOW = 0.2
@@ -48,11 +48,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 """What is read of each table; the view is reloaded when any of their snapshots moves."""
 
 
-def table_snapshots(catalog: SqlCatalog) -> dict[str, tuple[int | None, int]]:
-    """(snapshot id, total rows) of every table the view reads, all at the latest catalog
-    version: cheap, metadata only."""
+def table_snapshots(catalog: SqlCatalog, version: Version | None = None) -> dict[str, tuple[int | None, int]]:
+    """(snapshot id, total rows) of every table the view reads, all at one catalog version
+    (`version`, the latest when not given): cheap, metadata only."""
     found = {}
-    version = latest_version(catalog)
     for name in (*TABLE_COLUMNS, "events", "embeddings"):
         snapshot = visible(catalog, name, version)
         rows = int(snapshot.summary.get("total-records", "0")) if snapshot and snapshot.summary else 0

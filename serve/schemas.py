@@ -42,6 +42,9 @@ class RankingMeta(BaseModel):
 
 class SearchMeta(RankingMeta):
     query: str
+    catalog_version: int | None = Field(
+        None, description="the catalog version every hit was read at (none before the first run's commit)"
+    )
 
 
 # A hit is `indexes.query.Hit` itself, a dataclass pydantic reads (with its field descriptions), so the
