@@ -81,8 +81,15 @@ def painting_body(record: AssetRecord, base_url: str, size: tuple[int, int] | No
     return AnnotationBody(**body)
 
 
-def _fragment(canvas_id: str, start: Any, end: Any) -> str:
-    return f"{canvas_id}#t={float(start or 0):.3f},{float(end or 0):.3f}"
+def _fragment(canvas_id: str, start: Any, end: Any, length: float) -> str:
+    """The Canvas's time from `start` to `end`, within its `length`: Presentation 3 says a
+    fragment must not reach past the Canvas's duration, and a shot's end (its last frame plus
+    one frame's time) can, where the container says the file is shorter than its picture."""
+    first = min(max(float(start or 0), 0.0), length) if length > 0 else max(float(start or 0), 0.0)
+    last = max(float(end or 0), first)
+    if length > 0:
+        last = min(last, length)
+    return f"{canvas_id}#t={first:.3f},{last:.3f}"
 
 
 def manifest(record: AssetRecord, base_url: str) -> Manifest:
@@ -90,10 +97,11 @@ def manifest(record: AssetRecord, base_url: str) -> Manifest:
     root = f"{base}/iiif/{record.asset_id}"
     canvas_id = f"{root}/canvas/1"
     size = picture_size(record)
+    length = duration(record)
     canvas_fields: dict[str, Any] = {
         "id": canvas_id,
         "label": _label(title(record)),
-        "duration": duration(record),
+        "duration": length,
     }
     if size is not None:
         canvas_fields["width"], canvas_fields["height"] = size
@@ -106,7 +114,9 @@ def manifest(record: AssetRecord, base_url: str) -> Manifest:
     )
     canvas.items = [AnnotationPage(id=f"{canvas_id}/page/painting", items=[painting])]
     canvas.annotations = [
-        AnnotationPage(id=f"{canvas_id}/page/supplementing", items=_supplementing(record, base, canvas_id))
+        AnnotationPage(
+            id=f"{canvas_id}/page/supplementing", items=_supplementing(record, base, canvas_id, length)
+        )
     ]
     thumbnails = _thumbnails(record, base)
     if thumbnails:
@@ -117,7 +127,8 @@ def manifest(record: AssetRecord, base_url: str) -> Manifest:
             label=_label(_shot_label(number, shot.caption)),
             items=[
                 CanvasRef(
-                    id=_fragment(canvas_id, shot.shot.get("start_s"), shot.shot.get("end_s")), type="Canvas"
+                    id=_fragment(canvas_id, shot.shot.get("start_s"), shot.shot.get("end_s"), length),
+                    type="Canvas",
                 )
             ],
         )
@@ -149,7 +160,7 @@ def _thumbnails(record: AssetRecord, base: str) -> list[AnnotationBody]:
     ]
 
 
-def _supplementing(record: AssetRecord, base: str, canvas_id: str) -> list[Annotation]:
+def _supplementing(record: AssetRecord, base: str, canvas_id: str, length: float) -> list[Annotation]:
     notes: list[Annotation] = []
     tracks = [("captions", "Shot captions (machine-generated)")]
     if record.transcript:
@@ -181,7 +192,7 @@ def _supplementing(record: AssetRecord, base: str, canvas_id: str) -> list[Annot
                 id=f"{canvas_id}/annotation/caption-{number}",
                 motivation="supplementing",
                 body=TextualBody(type="TextualBody", value=text, format="text/plain"),
-                target=_fragment(canvas_id, shot.shot.get("start_s"), shot.shot.get("end_s")),
+                target=_fragment(canvas_id, shot.shot.get("start_s"), shot.shot.get("end_s"), length),
             )
         )
     return notes

@@ -10,6 +10,7 @@ what the viewer is given is what a real run's manifest would be.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -145,6 +146,25 @@ def wait_for(driver: Any, condition: Callable[[Any], Any], what: str, timeout: f
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, message=what)
+
+
+def test_a_shot_ending_past_the_canvas_is_cut_at_its_duration() -> None:
+    """Presentation 3: a fragment must not reach past the Canvas (a last shot's end can, where the
+    container says the file is shorter than its picture)."""
+    pytest.importorskip("iiif_prezi3")
+    from exports import iiif
+    from exports.record import AssetRecord, ShotRecord
+
+    shots = [
+        ShotRecord({"shot_id": "a", "start_s": 0.0, "end_s": 4.0}, {"caption": "First."}),
+        ShotRecord({"shot_id": "b", "start_s": 4.0, "end_s": 10.04}, {"caption": "Last."}),
+    ]
+    record = AssetRecord({"asset_id": REEL_ID, "uri": "/f/reel.mp4", "duration_s": 10.0}, None, [], shots, [])
+    document = json.loads(iiif.to_bytes(iiif.manifest(record, "http://archive.example")))
+    ranges = [r["items"][0]["id"].split("#t=")[1] for r in document["structures"][0]["items"]]
+    assert ranges == ["0.000,4.000", "4.000,10.000"]
+    notes = document["items"][0]["annotations"][0]["items"]
+    assert [n["target"].split("#t=")[1] for n in notes if "#t=" in n["target"]] == ranges
 
 
 def test_without_the_viewer_installed_the_page_is_a_503_saying_how(tmp_path: Path) -> None:
