@@ -290,6 +290,29 @@ def test_shot_page_has_players_description_transcript_and_copies(client: TestCli
     assert client.get(f"/dashboard/shots/{'0' * 32}").status_code == 404
 
 
+def test_the_access_copys_player_has_caption_transcript_and_chapter_tracks(
+    client: TestClient, archive
+) -> None:
+    ids, reel_a, reel_c = archive["ids"], asset_id("reel-a"), asset_id("reel-c")
+    page = client.get(f"/dashboard/shots/{ids[5]}").text
+    player = re.search(r'<video id="remaster".*?</video>', page, flags=re.S)
+    assert player is not None
+    tracks = re.findall(
+        r'<track kind="(\w+)" src="([^"]+)" srclang="([\w-]+)" label="[^"]+"( default)?>', player[0]
+    )
+    assert tracks == [
+        ("captions", f"/dashboard/media/vtt/{reel_c}/captions.vtt", "en", " default"),
+        ("chapters", f"/dashboard/media/vtt/{reel_c}/chapters.vtt", "en", ""),
+    ]  # reel-c has no speech: no transcript track
+    captions = client.get(tracks[0][1])
+    assert captions.status_code == 200 and captions.headers["content-type"].startswith("text/vtt")
+    assert captions.text.startswith("WEBVTT") and "A shot of a car." in captions.text
+    transcript = client.get(f"/dashboard/media/vtt/{reel_a}/transcript.vtt")
+    assert "the dog runs along the beach" in transcript.text
+    assert client.get(f"/dashboard/media/vtt/{reel_c}/subtitles.vtt").status_code == 404
+    assert client.get(f"/dashboard/media/vtt/{'0' * 64}/captions.vtt").status_code == 404
+
+
 def test_media_are_served_by_id(client: TestClient, archive) -> None:
     ids = archive["ids"]
     keyframe = client.get(f"/dashboard/media/keyframes/{ids[0]}")
