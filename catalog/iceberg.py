@@ -7,6 +7,7 @@ and one warehouse URI (a folder or S3) are the whole deployment.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 import warnings
@@ -22,7 +23,8 @@ from pyiceberg.table.snapshots import Snapshot
 from catalog.races import tolerate_first_use_race
 from catalog.schema import DERIVED_TABLES, NAMESPACE, TABLES
 from catalog.settings import Settings
-from catalog.state import migrate
+from catalog.state import migrate, retry_database
+from catalog.storage import StorageError, failure
 from catalog.versions import Version, latest_version
 
 log = logging.getLogger(__name__)
@@ -108,22 +110,33 @@ def _commit(
 ) -> int | None:
     rows = rows.select(TABLES[name].names).cast(TABLES[name])
     props = {"archivist.run-id": run_id} if run_id else {}
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+
+    def once() -> int | None:
         tbl = table(catalog, name)
+        if replacing is None:
+            if rows.num_rows:
+                tbl.append(rows, snapshot_properties=props)
+        elif rows.num_rows:
+            with warnings.catch_warnings():  # a first run has nothing to replace; that is fine
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                tbl.overwrite(rows, overwrite_filter=replacing, snapshot_properties=props)
+        elif tbl.current_snapshot() is not None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                tbl.delete(replacing, snapshot_properties=props)
+        snapshot = catalog.load_table(f"{NAMESPACE}.{name}").current_snapshot()
+        return snapshot.snapshot_id if snapshot else None
+
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
-            if replacing is None:
-                if rows.num_rows:
-                    tbl.append(rows, snapshot_properties=props)
-            elif rows.num_rows:
-                with warnings.catch_warnings():  # a first run has nothing to replace; that is fine
-                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                    tbl.overwrite(rows, overwrite_filter=replacing, snapshot_properties=props)
-            elif tbl.current_snapshot() is not None:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
-                    tbl.delete(replacing, snapshot_properties=props)
-            snapshot = catalog.load_table(f"{NAMESPACE}.{name}").current_snapshot()
-            return snapshot.snapshot_id if snapshot else None
+            # A lost database connection is retried with backoff (replacing by filter makes a
+            # repeated commit land the same rows); a storage failure that the FileIO's own
+            # retries did not cure ends the commit before the table's pointer moves, naming
+            # the table and the object.
+            return retry_database(once, catalog.properties.get("uri", ""), what=f"committing to table {name}")
+        except OSError as exc:
+            cause = failure(catalog.properties.get("warehouse", ""), exc)
+            raise StorageError(cause.errno or errno.EIO, f"commit to table {name} failed: {cause}") from exc
         except (CommitFailedException, ValidationException):
             # Another run committed to this table first. pyiceberg says so with
             # CommitFailedException, or with ValidationException when the other commit added

@@ -21,7 +21,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from catalog.state import Base, Run, utcnow
+from catalog.state import Base, Run, retry_database, utcnow
 
 STALE_AFTER = dt.timedelta(seconds=90)
 HEARTBEAT_EVERY = 20.0
@@ -129,7 +129,8 @@ def job_lock(engine: Engine, job: str, *, wait: float = 0.0) -> Iterator[str]:
     taken after `wait` seconds."""
     holder = this_holder()
     deadline = time.monotonic() + wait
-    while not acquire(engine, job, holder):
+    url = str(engine.url)  # a database that restarts is waited for, then named if it stays away
+    while not retry_database(lambda: acquire(engine, job, holder), url, what=f"taking the lock of {job!r}"):
         if time.monotonic() < deadline:
             time.sleep(WAIT_STEP)
             continue
@@ -150,4 +151,4 @@ def job_lock(engine: Engine, job: str, *, wait: float = 0.0) -> Iterator[str]:
     finally:
         stop.set()
         thread.join()
-        release(engine, job, holder)
+        retry_database(lambda: release(engine, job, holder), url, what=f"releasing the lock of {job!r}")

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     s3_region: str | None = None
+    s3_retry_mode: str = Field("standard", description="botocore retry mode: standard or adaptive")
+    s3_max_attempts: int = Field(5, ge=1, description="tries of an S3 request (500, 503, reset, timeout)")
+    s3_connect_timeout: float = Field(5.0, gt=0, description="seconds to connect to S3 before retrying")
+    s3_read_timeout: float = Field(30.0, gt=0, description="seconds to wait for an S3 answer before retrying")
     api_token: str | None = Field(None, description="token required by write endpoints of the API")
 
     @field_validator("home")
@@ -57,11 +61,22 @@ class Settings(BaseSettings):
         """A URI under the home (warehouse, keyframes, indexes, masters…)."""
         return "/".join([self.home, *parts])
 
+    def s3_config(self) -> dict[str, Any]:
+        """botocore's client config for every S3 client archivist makes (fsspec's and
+        pyiceberg's): transient failures (500, 503 SlowDown, a reset connection, a timeout)
+        are retried with exponential backoff and jitter up to `s3_max_attempts`; what still
+        fails is an error naming the object (see `catalog.storage`)."""
+        return {
+            "retries": {"mode": self.s3_retry_mode, "max_attempts": self.s3_max_attempts},
+            "connect_timeout": self.s3_connect_timeout,
+            "read_timeout": self.s3_read_timeout,
+        }
+
     def storage_options(self) -> dict[str, Any]:
         """fsspec options for the home and for s3:// sources."""
         if self.home_is_local and not self.s3_endpoint_url and not self.s3_access_key_id:
             return {}
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"config_kwargs": self.s3_config()}
         if self.s3_access_key_id:
             options["key"] = self.s3_access_key_id
         if self.s3_secret_access_key:
@@ -76,13 +91,19 @@ class Settings(BaseSettings):
         return options
 
     def iceberg_properties(self) -> dict[str, str]:
-        """The same S3 facts in pyiceberg's property names."""
-        props = {"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"}
+        """The same S3 facts in pyiceberg's property names (the retry config under
+        `catalog.storage`'s own, read by its FileIO), and a connection pool that checks a
+        connection before use, so a restarted database costs a reconnect, not a failure."""
+        props = {"py-io-impl": "catalog.storage.ArchiveFileIO", "pool_pre_ping": "true"}
         for key, value in (
             ("s3.endpoint", self.s3_endpoint_url),
             ("s3.access-key-id", self.s3_access_key_id),
             ("s3.secret-access-key", self.s3_secret_access_key),
             ("s3.region", self.s3_region),
+            ("s3.connect-timeout", str(self.s3_connect_timeout)),
+            ("s3.request-timeout", str(self.s3_read_timeout)),
+            ("archivist.s3.retry-mode", self.s3_retry_mode),
+            ("archivist.s3.max-attempts", str(self.s3_max_attempts)),
         ):
             if value:
                 props[key] = value

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -28,16 +30,55 @@ from sqlalchemy import (
     Text,
     create_engine,
     func,
+    make_url,
     or_,
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from catalog.races import tolerate_first_use_race
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATING = threading.Lock()
+DATABASE_ATTEMPTS = 6
+"""Tries of one database step before a run gives up on the database (backoff 0.5 s doubling,
+at most 8 s: about half a minute, long enough for a PostgreSQL restart)."""
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The state and catalog database could not be reached, after retries; says which."""
+
+
+def database_name(url: str) -> str:
+    """The database URL as it may be shown: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def retry_database(step: Callable[[], T], url: str, *, what: str) -> T:
+    """Run `step` (one transaction, safe to repeat), again with backoff while the database
+    cannot be reached (restarted, its connections killed, a failover): pooled connections
+    that died are replaced on the next try. A `DatabaseUnavailableError` naming the database
+    if it is still unreachable. SQLite's own errors (locked: it waits itself; disk full)
+    are not a lost connection and are raised as they are."""
+    for attempt in range(1, DATABASE_ATTEMPTS + 1):
+        try:
+            return step()
+        except OperationalError as exc:
+            if make_url(url).get_backend_name() == "sqlite":
+                raise
+            if attempt == DATABASE_ATTEMPTS:
+                raise DatabaseUnavailableError(
+                    f"{what}: the database {database_name(url)} is unreachable after "
+                    f"{DATABASE_ATTEMPTS} attempts: {exc.orig or exc}"
+                ) from exc
+            log.warning("%s: database unreachable (attempt %d), retrying: %s", what, attempt, exc.orig)
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+    raise AssertionError("unreachable")
 
 
 def utcnow() -> dt.datetime:
@@ -118,7 +159,9 @@ def migrate(url: str) -> Engine:
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     with _MIGRATING:  # alembic keeps its context in module globals: one thread at a time
         tolerate_first_use_race(lambda: command.upgrade(config, "head"))
-    return create_engine(url)
+    # Check a pooled connection before using it: after a database restart the pool holds
+    # dead connections, and each would otherwise fail one statement.
+    return create_engine(url, pool_pre_ping=True)
 
 
 class StateStore:

@@ -18,6 +18,7 @@ from pyiceberg.expressions import And, BooleanExpression, In
 from actors.stage import Owned, PlanError, Stage, registry
 from catalog.iceberg import read, replace_matching
 from catalog.schema import PROVENANCE, ROW_KEYS, TABLES
+from catalog.state import retry_database
 from catalog.versions import committing, record_version
 from jobs.rows import conform, join_columns
 
@@ -50,7 +51,8 @@ def commit_tables(
             rows, replacing = _replacement(catalog, name, tables.get(name), stages, ids)
             if rows is not None:
                 snapshots[name] = replace_matching(catalog, name, rows, replacing, run_id=run_id)
-        record_version(catalog, run_id)
+        url = catalog.properties.get("uri", "")
+        retry_database(lambda: record_version(catalog, run_id), url, what="recording the catalog version")
     return snapshots
 
 
