@@ -272,8 +272,12 @@ class Segmenter(Stage):
             return [_failed_row(base, probed, explain(exc))]
 
 
-_NO_KEYFRAME = {name: None for name in ("keyframe_frame", "keyframe_s", "keyframe_uri", "keyframe_jpeg")} | {
-    "keyframe_index": 0
+_NO_KEYFRAME: dict[str, Any] = {
+    "keyframe_index": 0,
+    "keyframe_frame": None,
+    "keyframe_s": None,
+    "keyframe_uri": None,
+    "keyframe_jpeg": None,
 }
 """The keyframe columns of a shot no candidate survived for."""
 
