@@ -347,3 +347,28 @@ def missing_files(catalog: Any, name: str = "assets") -> list[str]:
     io = tbl.io
     files = [task.file.file_path for task in tbl.scan(snapshot_id=seen.snapshot_id).plan_files()]
     return [f for f in files if not io.new_input(f).exists()]
+
+
+# -- whole runs, the cheapest there are -------------------------------------------------------
+
+
+def footage_folder(folder: Path, clips: int, clip_writer: Any) -> Path:
+    """`clips` small synthetic clips (1 s, one cut each) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(clips):
+        clip_writer(folder / f"reel{i:02d}.mp4", seconds=1.0, size=(160, 90), cuts=1, seed=i)
+    return folder
+
+
+def segment_spec(source: Path, *, name: str = "faults", retry_failed: bool = False) -> Any:
+    """A job of the segment stage alone (one actor) over `source`: shots, keyframes, assets."""
+    from jobs.spec import JobSpec, only_stages
+
+    return JobSpec.model_validate(
+        {
+            "name": name,
+            "source": {"uri": str(source)},
+            "retry_failed": retry_failed,
+            "stages": only_stages(segment={"resources": {"min_actors": 1, "max_actors": 1}}),
+        }
+    )

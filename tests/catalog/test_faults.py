@@ -23,9 +23,11 @@ from faults import (
     asset_rows,
     commit_assets,
     fill,
+    footage_folder,
     missing_files,
     partial_files,
     remount,
+    segment_spec,
     small_disk,
     terminate_connections,
     visible_rows,
@@ -36,6 +38,7 @@ from catalog.settings import Settings
 from catalog.state import DatabaseUnavailableError, StateStore
 from catalog.storage import StorageError, write_atomic
 from catalog.versions import latest_version
+from jobs.run import run_job
 
 
 @pytest.fixture
@@ -262,3 +265,111 @@ def test_postgres_that_stays_down_is_an_error_naming_the_database(
 
     commit_assets(catalog, asset_rows(4, run_id="r2", prefix="more"), run_id="r2")
     assert visible_rows(catalog) == 9 and latest_version(catalog).run_id == "r2"
+
+
+# -- whole runs (Ray) -------------------------------------------------------------------------
+
+CLIPS = 2
+
+
+@pytest.fixture
+def reels(tmp_path: Path, clip_writer) -> Path:
+    return footage_folder(tmp_path / "reels", CLIPS, clip_writer)
+
+
+@pytest.mark.slow
+def test_a_run_into_s3_through_throttling_resets_and_slow_answers_completes(
+    ray_session, proxy: FaultProxy, s3_settings: Settings, reels: Path
+) -> None:
+    for rule in (
+        Rule("503", method="PUT", path="/keyframes/", times=3),
+        Rule("reset", method="PUT", path="/spool/", times=2),
+        Rule("500", method="PUT", path="/warehouse/.*/data/", times=2),
+        Rule("delay", method="GET", path="/warehouse/", times=1, seconds=2.0),
+    ):
+        proxy.add(rule)
+
+    summary = run_job(segment_spec(reels), settings=s3_settings)
+
+    assert summary["outcome"] == "ok" and summary["assets"]["ok"] == CLIPS, summary["failed"]
+    assert len(proxy.faults()) == 8  # every fault was met, and retried away
+    catalog = open_catalog(s3_settings)
+    assert visible_rows(catalog) == CLIPS and visible_rows(catalog, "shots") == summary["shots"] > 0
+    assert missing_files(catalog) == [] and missing_files(catalog, "shots") == []
+
+
+@pytest.mark.slow
+def test_a_run_whose_s3_refuses_its_commit_fails_naming_the_object_and_the_next_run_completes(
+    ray_session, proxy: FaultProxy, s3_settings: Settings, s3_bucket, reels: Path
+) -> None:
+    bucket, _ = s3_bucket
+    settings = s3_settings.model_copy(update={"s3_max_attempts": 2})
+    proxy.add(Rule("500", method="PUT", path="/warehouse/", times=10_000))
+
+    with pytest.raises(StorageError) as failed:
+        run_job(segment_spec(reels), settings=settings)
+
+    assert f"could not write s3://{bucket}/archive/warehouse/archive/" in str(failed.value)
+    state = StateStore(settings.catalog_url_resolved)
+    (run,) = state.runs(job="faults")
+    assert run.status == "failed" and str(failed.value) in (run.error or "")
+    proxy.clear()  # the store recovers
+    catalog = open_catalog(settings)
+    assert latest_version(catalog) is None and visible_rows(catalog) == 0  # nothing half-committed
+
+    again = run_job(segment_spec(reels), settings=settings)
+    assert again["assets"]["resumed"] == CLIPS and again["assets"]["ok"] == CLIPS
+    assert visible_rows(catalog) == CLIPS and missing_files(catalog, "shots") == []
+
+
+@pytest.mark.slow
+def test_a_run_onto_a_full_disk_says_where_and_the_run_after_space_is_freed_completes(
+    ray_session, tmp_path: Path, reels: Path
+) -> None:
+    with _mounted(tmp_path / "small", "8m") as disk:
+        settings = Settings(home=str(disk), catalog_url=f"sqlite:///{tmp_path}/catalog.db")
+        ballast = fill(disk, leave=0)
+
+        with pytest.raises(StorageError) as failed:
+            run_job(segment_spec(reels), settings=settings)
+
+        # The driver could not spool the run's rows: the run fails naming the full disk, and
+        # nothing of it is committed or half-written.
+        assert str(failed.value).startswith(f"no space left on {disk}/spool/")
+        (run,) = StateStore(settings.catalog_url_resolved).runs(job="faults")
+        assert run.status == "failed" and f"no space left on {disk}/" in (run.error or "")
+        assert partial_files(disk) == []
+        assert latest_version(open_catalog(settings)) is None
+
+        ballast.unlink()
+        again = run_job(segment_spec(reels), settings=settings)
+        assert again["outcome"] == "ok" and again["assets"]["ok"] == CLIPS, again["failed"]
+        catalog = open_catalog(settings)
+        assert visible_rows(catalog) == CLIPS and missing_files(catalog, "shots") == []
+
+
+@pytest.mark.slow
+def test_a_run_whose_postgres_drops_every_connection_between_table_commits_completes(
+    ray_session, postgres_server: str, postgres_url: str, tmp_path: Path, reels: Path, monkeypatch
+) -> None:
+    import jobs.commit
+
+    settings = Settings(home=str(tmp_path / "home"), catalog_url=postgres_url)
+    commit = jobs.commit.replace_matching
+    dropped: list[int] = []
+
+    def then_restart(*args, **kwargs):
+        done = commit(*args, **kwargs)
+        if not dropped:  # after the first table's commit, as a PostgreSQL restart would
+            dropped.append(terminate_connections(postgres_server, _database(postgres_url)))
+        return done
+
+    monkeypatch.setattr(jobs.commit, "replace_matching", then_restart)
+
+    summary = run_job(segment_spec(reels), settings=settings)
+
+    assert dropped and dropped[0] >= 1
+    assert summary["outcome"] == "ok" and summary["assets"]["ok"] == CLIPS
+    catalog = open_catalog(settings)
+    assert visible_rows(catalog) == CLIPS and visible_rows(catalog, "shots") == summary["shots"]
+    assert StateStore(postgres_url).run(summary["run_id"]).status == "succeeded"
