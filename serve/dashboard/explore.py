@@ -166,21 +166,16 @@ def shot_page(data: DashboardData, shot_id: str) -> dict[str, Any]:
 def tracks(asset_id: str, speech: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The `<track>`s of the asset's players: its shots' captions (shown by default), its
     transcript where speech was transcribed, and a chapter per shot (for the player's menu)."""
-    found = [
-        {"kind": "captions", "src": track_url(asset_id, "captions"), "srclang": "en",
-         "label": "Shot captions (machine-generated)", "default": True},
-    ]
+
+    def one(kind: str, sidecar: str, srclang: str, label: str, default: bool = False) -> dict[str, Any]:
+        return {"kind": kind, "src": track_url(asset_id, sidecar), "srclang": srclang, "label": label,
+                "default": default}  # fmt: skip
+
+    found = [one("captions", "captions", "en", "Shot captions (machine-generated)", default=True)]
     if speech:
         language = next((s["language"] for s in speech if s.get("language")), None) or "und"
-        found.append(
-            {"kind": "captions", "src": track_url(asset_id, "transcript"), "srclang": language,
-             "label": "Transcript (machine-generated)", "default": False}
-        )
-    found.append(
-        {"kind": "chapters", "src": track_url(asset_id, "chapters"), "srclang": "en", "label": "Shots",
-         "default": False}
-    )
-    return found
+        found.append(one("captions", "transcript", language, "Transcript (machine-generated)"))
+    return [*found, one("chapters", "chapters", "en", "Shots")]
 
 
 def track(data: DashboardData, asset_id: str, kind: str) -> bytes:
