@@ -10,17 +10,26 @@ serialised by a lock in the same database, so each version is a state some run l
 
 A catalog that has no version yet (made before versions, or never committed by a run)
 is read at its tables' current snapshots.
+
+What a dead run committed is not left for the next version to pick up: whoever takes the
+commit lock next first puts every run-written table back at the latest version's snapshot
+(`abandon_unversioned`). Otherwise a run of another job, recording its version over the
+tables' current snapshots, would publish the dead run's half (its shots without their asset
+rows). The dead run's rows are not lost: they are in its spool, and the next run of its job
+commits them whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import AlwaysTrue
 from sqlalchemy import JSON, DateTime, Integer, String, insert, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -29,6 +38,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from catalog.locks import job_lock
 from catalog.schema import DERIVED_TABLES, NAMESPACE, TABLES
 from catalog.state import Base, as_utc, utcnow
+
+log = logging.getLogger(__name__)
 
 COMMIT_LOCK = "~catalog-commit"
 """The lock a run holds from its first table commit to its version (not a job name: jobs
@@ -74,7 +85,40 @@ def _engine(catalog: SqlCatalog) -> Engine:
 def committing(catalog: SqlCatalog) -> Iterator[None]:
     """Hold the catalog's commit lock for a run's table commits and its version."""
     with _IN_PROCESS, job_lock(_engine(catalog), COMMIT_LOCK, wait=COMMIT_LOCK_WAIT):
+        abandon_unversioned(catalog)
         yield
+
+
+def abandon_unversioned(catalog: SqlCatalog) -> list[str]:
+    """Put each run-written table whose current snapshot no version holds back at the latest
+    version's (empty, where that version had none of it); the tables put back. Call it holding
+    the commit lock: then only a run that died can have left such a commit."""
+    latest = latest_version(catalog)
+    if latest is None:
+        return []
+    restored = []
+    for name in VERSIONED_TABLES:
+        identifier = f"{NAMESPACE}.{name}"
+        if not catalog.table_exists(identifier):
+            continue
+        tbl = catalog.load_table(identifier)
+        current = tbl.current_snapshot()
+        wanted = latest.snapshots.get(name)
+        if current is None or current.snapshot_id == wanted:
+            continue
+        if wanted is not None and tbl.snapshot_by_id(wanted) is not None:
+            tbl.manage_snapshots().set_current_snapshot(snapshot_id=wanted).commit()
+        else:  # the version had no rows of this table
+            tbl.delete(AlwaysTrue())
+        log.warning(
+            "table %s was put back to catalog version %d: a run that died between its commits "
+            "left snapshot %d, which no version holds",
+            name,
+            latest.number,
+            current.snapshot_id,
+        )
+        restored.append(name)
+    return restored
 
 
 def record_version(catalog: SqlCatalog, run_id: str | None) -> Version:

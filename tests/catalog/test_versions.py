@@ -134,3 +134,26 @@ def test_archivist_sql_as_of_names_what_it_cannot_find(settings: Settings) -> No
     result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM shots", "--as-of", "r9"])
     assert result.exit_code == 2
     assert "'r9' is neither a run whose version the catalog keeps nor an ISO time" in result.stderr
+
+
+def test_a_dead_runs_half_is_not_published_by_another_jobs_run(settings: Settings, monkeypatch) -> None:
+    """Job A's run dies after committing its shots, before its assets; job B's run then commits
+    another asset. B's version must not carry A's orphaned shots."""
+    catalog = open_catalog(settings)
+    commit_tables(catalog, tables("a", 2, "r1"), SEGMENT, ["a"], run_id="r1")
+    real = commit.replace_matching
+
+    def dies_before_assets(catalog, name, rows, replacing, *, run_id):
+        if name == "assets":
+            raise OSError("the node went away")
+        return real(catalog, name, rows, replacing, run_id=run_id)
+
+    monkeypatch.setattr(commit, "replace_matching", dies_before_assets)
+    with pytest.raises(OSError):
+        commit_tables(catalog, tables("a", 5, "r2"), SEGMENT, ["a"], run_id="r2")
+    monkeypatch.setattr(commit, "replace_matching", real)
+    commit_tables(catalog, tables("b", 1, "other-job"), SEGMENT, ["b"], run_id="other-job")
+    shots = read(catalog, "shots")
+    assert sorted(shots["run_id"].to_pylist()) == ["other-job", "r1", "r1"], "r2's orphaned shots are not in"
+    joined = sql(catalog, "SELECT a.run_id AS a, s.run_id AS s FROM assets a JOIN shots s USING (asset_id)")
+    assert all(x == y for x, y in zip(joined["a"].to_pylist(), joined["s"].to_pylist(), strict=True))
