@@ -153,7 +153,7 @@ class CrossOriginMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith(CROSS_ORIGIN_PATHS):
+        if scope["type"] != "http" or not _within_root(scope).startswith(CROSS_ORIGIN_PATHS):
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS" and "access-control-request-method" in Headers(scope=scope):
@@ -169,3 +169,10 @@ class CrossOriginMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+def _within_root(scope: Scope) -> str:
+    """The request's path under the service's root: behind a reverse proxy's path prefix
+    (`archivist serve --root-path`), uvicorn puts the prefix in front of the path."""
+    path, root = str(scope["path"]), str(scope.get("root_path") or "").rstrip("/")
+    return path[len(root) :] if root and path.startswith(root + "/") else path

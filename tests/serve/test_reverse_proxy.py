@@ -121,7 +121,7 @@ def test_login_attempts_are_counted_per_browser_not_per_proxy(service: str) -> N
         {"sec-fetch-site": "cross-site"},
         {"origin": "null"},
         {"referer": "http://archive.example.org/archive/dashboard/login"},
-    ],  # fmt: skip
+    ],
     ids=["other origin", "fetch metadata", "opaque origin", "plain http referer"],
 )
 def test_a_form_posted_from_another_site_is_refused(service: str, headers: dict[str, str]) -> None:
@@ -132,3 +132,10 @@ def test_a_form_posted_from_another_site_is_refused(service: str, headers: dict[
     )
     assert answer.status_code == 403 and "refused" in answer.text
     assert "set-cookie" not in answer.headers
+
+
+def test_media_and_manifests_carry_cors_behind_the_prefix(service: str) -> None:
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    for path in (f"/iiif/{REEL_C}/manifest.json", f"/media/video/{REEL_C}"):
+        answer = httpx.get(f"{service}{path}", headers={**forwarded(), **auth, "range": "bytes=0-9"})
+        assert answer.status_code in (200, 206) and answer.headers["access-control-allow-origin"] == "*", path
