@@ -1,11 +1,12 @@
 """The exports, served where IIIF viewers and players fetch them (`archivist serve`).
 
-`/iiif/{asset}/manifest.json`, `/iiif/collection.json` and `/vtt/{asset}/{kind}.vtt` are
-rendered from the catalog's current rows on each request (the same code as `archivist
-export`), with ids under the URL the request came to, and `Access-Control-Allow-Origin: *`
-so a viewer on any site can read them. An unknown asset or track is a 404 in the API's
-error shape. The access copy and keyframes the manifests name are the API's own ranged
-media routes (`/media/video/{asset}`, `/media/keyframes/{shot}`).
+`/iiif/{asset}/manifest.json`, `/iiif/collection.json`, `/vtt/{asset}/{kind}.vtt` and the
+asset's XML documents (`/exports/{asset}/pbcore.xml`, `ebucore.xml`, `mets.xml`) are rendered
+from the catalog's current rows on each request (the same code as `archivist export`), with ids
+under the URL the request came to, and `Access-Control-Allow-Origin: *` so a viewer on any site
+can read them. An unknown asset or track is a 404 in the API's error shape. The access copy and
+keyframes the manifests name are the API's own ranged media routes (`/media/video/{asset}`,
+`/media/keyframes/{shot}`).
 
 `/viewer?manifest=URL` is a real IIIF viewer (Universal Viewer, pinned in `viewer/package.json`)
 opening a manifest, served from the project's own files (`viewer/index.html`, and UV's prebuilt
@@ -27,10 +28,12 @@ from fastapi.responses import FileResponse, Response
 from catalog.iceberg import open_catalog, read
 from catalog.settings import Settings
 from exports import webvtt
-from exports.formats import IIIF_INSTALL, iiif_available
+from exports.formats import FORMATS, IIIF_INSTALL, iiif_available
 from exports.record import AssetRecord, UnknownAssetError, load_records
 
 CORS = {"Access-Control-Allow-Origin": "*"}
+XML_DOCUMENTS = {"pbcore.xml": "pbcore", "ebucore.xml": "ebucore", "mets.xml": "mets"}
+"""The per-asset XML documents served, by file name, with the format that renders each."""
 IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
 VIEWER = Path(__file__).resolve().parents[1] / "viewer"
 """The viewer's own files: its page, and the `package.json` + lock that pin Universal Viewer."""
@@ -97,6 +100,18 @@ def exports_router(settings: Settings, dependencies: Sequence[Dependency] = ()) 
             )
         body = webvtt.render(record(asset_id), kind)
         return Response(body, media_type="text/vtt; charset=utf-8", headers=CORS)
+
+    @router.get("/exports/{asset_id}/{document}", response_class=Response)
+    def xml_document(asset_id: str, document: str, request: Request) -> Response:
+        """The asset's `pbcore.xml`, `ebucore.xml` or `mets.xml`, as `archivist export` writes it.
+        (Bags, shards and Parquet are whole folders or many assets: `archivist export` only.)"""
+        name = XML_DOCUMENTS.get(document)
+        if name is None:
+            raise HTTPException(
+                404, detail=f"no document {document[:40]!r}: the documents are {', '.join(XML_DOCUMENTS)}"
+            )
+        rendered = FORMATS[name].files(record(asset_id), _base(request))
+        return Response(rendered[f"{asset_id}/{document}"], media_type="application/xml", headers=CORS)
 
     outer = APIRouter()
     outer.include_router(router)

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from catalog.settings import Settings
 
 CHUNK = 256 << 10
-CROSS_ORIGIN_PATHS = ("/media/", "/iiif/", "/vtt/")
+CROSS_ORIGIN_PATHS = ("/media/", "/iiif/", "/vtt/", "/exports/")
 """What other sites' viewers read: the API's media (not the dashboard's, behind its cookie) and
 the exports. A public read needs no credentials, so any origin may (`*`)."""
 CROSS_ORIGIN = {

@@ -144,3 +144,21 @@ def test_an_asset_without_an_access_copy_is_painted_with_its_source_as_served(cl
     assert source.status_code == 404 and "gone from where the catalog says" in source.json()["error"]
     assert source.headers["access-control-allow-origin"] == "*"
     assert client.get(f"/media/source/{'0' * 64}").status_code == 404
+
+
+@pytest.mark.parametrize("document", ["pbcore.xml", "ebucore.xml", "mets.xml"])
+def test_the_xml_documents_are_served_as_export_writes_them(client: TestClient, document: str) -> None:
+    from lxml import etree
+
+    answer = client.get(f"/exports/{REEL_C}/{document}")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/xml")
+    assert answer.headers["access-control-allow-origin"] == "*"
+    root = etree.fromstring(answer.content)
+    assert REEL_C in answer.text and root.tag.endswith(("pbcoreDescriptionDocument", "ebuCoreMain", "mets"))
+
+
+def test_an_unknown_document_or_asset_is_a_404_that_names_what_there_is(client: TestClient) -> None:
+    unknown = client.get(f"/exports/{REEL_C}/mods.xml")
+    assert unknown.status_code == 404 and "pbcore.xml, ebucore.xml, mets.xml" in unknown.text
+    assert client.get("/exports/no-such-asset/pbcore.xml").status_code == 404
