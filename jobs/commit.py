@@ -10,6 +10,7 @@ model rewrites the safety columns of the shots and nothing else.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
@@ -46,12 +47,16 @@ def commit_tables(
     if not ids:
         return {}
     snapshots = {}
+    url = catalog.properties.get("uri", "")  # a database that drops out mid-commit is waited for
     with committing(catalog):
         for name in commit_order(stages):
-            rows, replacing = _replacement(catalog, name, tables.get(name), stages, ids)
+            rows, replacing = retry_database(
+                partial(_replacement, catalog, name, tables.get(name), stages, ids),
+                url,
+                what=f"reading table {name} to commit",
+            )
             if rows is not None:
                 snapshots[name] = replace_matching(catalog, name, rows, replacing, run_id=run_id)
-        url = catalog.properties.get("uri", "")
         retry_database(lambda: record_version(catalog, run_id), url, what="recording the catalog version")
     return snapshots
 

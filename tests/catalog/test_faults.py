@@ -349,27 +349,40 @@ def test_a_run_onto_a_full_disk_says_where_and_the_run_after_space_is_freed_comp
 
 
 @pytest.mark.slow
-def test_a_run_whose_postgres_drops_every_connection_between_table_commits_completes(
-    ray_session, postgres_server: str, postgres_url: str, tmp_path: Path, reels: Path, monkeypatch
+@pytest.mark.parametrize("down_for", [0.0, 2.0], ids=["restarted", "down-2s"])
+def test_a_run_whose_postgres_goes_away_between_table_commits_completes(
+    ray_session, postgres_server: str, postgres_url: str, tmp_path: Path, reels: Path, monkeypatch, down_for
 ) -> None:
+    """Every connection dropped after the first table's commit (as a restart does), and with
+    `down_for`, new connections refused that long: the remaining commits wait it out."""
     import jobs.commit
 
     settings = Settings(home=str(tmp_path / "home"), catalog_url=postgres_url)
+    database = _database(postgres_url)
     commit = jobs.commit.replace_matching
     dropped: list[int] = []
+    back = threading.Timer(down_for, allow_connections, (postgres_server, database, True))
 
-    def then_restart(*args, **kwargs):
+    def then_go_away(*args, **kwargs):
         done = commit(*args, **kwargs)
-        if not dropped:  # after the first table's commit, as a PostgreSQL restart would
-            dropped.append(terminate_connections(postgres_server, _database(postgres_url)))
+        if not dropped:
+            if down_for:
+                allow_connections(postgres_server, database, False)
+                back.start()
+            dropped.append(terminate_connections(postgres_server, database))
         return done
 
-    monkeypatch.setattr(jobs.commit, "replace_matching", then_restart)
-
-    summary = run_job(segment_spec(reels), settings=settings)
+    monkeypatch.setattr(jobs.commit, "replace_matching", then_go_away)
+    try:
+        summary = run_job(segment_spec(reels), settings=settings)
+    finally:
+        if back.is_alive():
+            back.join()
+        allow_connections(postgres_server, database, True)
 
     assert dropped and dropped[0] >= 1
     assert summary["outcome"] == "ok" and summary["assets"]["ok"] == CLIPS
     catalog = open_catalog(settings)
     assert visible_rows(catalog) == CLIPS and visible_rows(catalog, "shots") == summary["shots"]
+    assert missing_files(catalog, "shots") == []
     assert StateStore(postgres_url).run(summary["run_id"]).status == "succeeded"
