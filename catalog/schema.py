@@ -361,6 +361,23 @@ EVENTS = pa.schema(
     ]
 )
 
+# What curators corrected, one row per change: appended by the service, never replaced and
+# never written by a run, so a re-run's machine rows (captions, tags) cannot undo a person's fix;
+# readers fold them over the machine rows (catalog.corrections).
+CORRECTIONS = pa.schema(
+    [
+        pa.field("correction_id", pa.string(), nullable=False),
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("field", pa.string(), nullable=False),  # 'caption', 'tag_added' or 'tag_removed'
+        pa.field("value", pa.string()),  # the new caption, or the tag's label
+        pa.field("before", pa.string()),  # what the curator saw: the caption, or the shot's tags
+        pa.field("curator", pa.string(), nullable=False),  # who, as they named themselves
+        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("note", pa.string()),
+    ]
+)
+
 # Findings of the audits, one row per check and subject.
 AUDITS = pa.schema(
     [
@@ -489,10 +506,11 @@ TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "audits": AUDITS,
     "qc": QC,
+    "corrections": CORRECTIONS,
 }
 """Every catalog table by name. Later stages add theirs here."""
 
-DERIVED_TABLES = frozenset({"dup_groups", "events", "audits"})
+DERIVED_TABLES = frozenset({"dup_groups", "events", "audits", "corrections"})
 """Tables written outside a run's commit (index builds, the service, audits). Every other
 table is a run's, read at the latest catalog version (catalog.versions)."""
 

@@ -14,6 +14,11 @@ kind 'text' is text read on screen, every other kind (ImageNet, technical)
 counts as a tag (`indexes.filters.NOT_TAG_FILTER_KINDS`); the unsafe-content score is
 the shots' `nsfw_score`; faces are rows of the `faces` table; access copies
 are `remasters` rows of kind 'access'.
+
+Curators' corrections (`catalog.corrections`) are folded in as the view is read: a corrected
+shot's caption is the curator's, its tags the machine's plus the added less the removed, so
+hits, filters, facets and the shot pages all see them. The view is read again when the
+corrections table's snapshot moves, like any other table's.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
+from catalog.corrections import TAG_ADDED, Effective, effective
 from catalog.iceberg import read, table, visible
 from catalog.versions import Version
 from indexes.filters import NOT_TAG_FILTER_KINDS, OBJECT_FILTER_KIND, Filters
@@ -44,6 +50,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "faces": ("shot_id",),
     "dup_groups": ("shot_id", "dup_group", "group_size"),
     "remasters": ("asset_id", "kind", "output_uri", "status"),
+    "corrections": ("correction_id", "shot_id", "field", "value", "before", "curator", "at", "note"),
 }
 """What is read of each table; the view is reloaded when any of their snapshots moves."""
 
@@ -89,6 +96,9 @@ class CatalogView:
     tag_rows: Mapping[str, np.ndarray]
     object_rows: Mapping[str, np.ndarray]
     access_copies: Mapping[str, str]
+    corrections: Effective
+    machine_captions: Mapping[int, str | None]
+    """row → the machine's caption, of the shots whose caption a curator corrected."""
 
     @property
     def size(self) -> int:
@@ -117,6 +127,7 @@ class CatalogView:
         shot_asset = _positions(shots["asset_id"], assets["asset_id"])
         catalogued = assets["processed_at"].cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
 
+        row_of = {shot: row for row, shot in enumerate(shot_ids)}
         captions: list[str | None] = [None] * n
         for row, caption in zip(
             _positions(tables["captions"]["shot_id"], ids),
@@ -125,6 +136,12 @@ class CatalogView:
         ):
             if row >= 0:
                 captions[row] = caption
+        corrections = effective(tables["corrections"])
+        machine_captions: dict[int, str | None] = {}
+        for shot, correction in corrections.captions.items():
+            if shot in row_of:
+                machine_captions[row_of[shot]] = captions[row_of[shot]]
+                captions[row_of[shot]] = str(correction["value"])
 
         faces = _positions(tables["faces"]["shot_id"], ids)
         face_count = np.bincount(faces[faces >= 0], minlength=n).astype(np.int32)
@@ -170,7 +187,7 @@ class CatalogView:
         return cls(
             snapshots=dict(snapshots),
             shot_ids=shot_ids,
-            row_of={shot: row for row, shot in enumerate(shot_ids)},
+            row_of=row_of,
             asset_ids=asset_ids,
             asset_uris=assets["uri"].to_pylist(),
             asset_row={asset: row for row, asset in enumerate(asset_ids)},
@@ -187,9 +204,11 @@ class CatalogView:
             group=np.asarray(group, np.int64),
             group_names=group_names,
             group_size=group_size,
-            tag_rows=_inverted(label[others], tag_row[others]),
+            tag_rows=_corrected(_inverted(label[others], tag_row[others]), corrections, row_of),
             object_rows=_inverted(label[objects], tag_row[objects]),
             access_copies=access,
+            corrections=corrections,
+            machine_captions=machine_captions,
         )
 
     def mask(self, filters: Filters) -> np.ndarray | None:
@@ -259,6 +278,23 @@ class CatalogView:
             "monochrome": bool(self.monochrome[row]),
             "dup_group": self.group_names[row],
             "group_size": int(self.group_size[row]),
+            **self.correction_detail(row),
+        }
+
+    def correction_detail(self, row: int) -> dict[str, Any]:
+        """Whose the shot's caption is, the machine's caption a curator replaced, and every
+        correction of the shot (oldest first, with the value it replaced)."""
+        shot = self.shot_ids[row]
+        corrected = self.corrections.corrected_caption(shot)
+        return {
+            "caption_corrected": None
+            if corrected is None
+            else {"curator": corrected["curator"], "at": corrected["at"], "note": corrected["note"]},
+            "machine_caption": self.machine_captions.get(row, self.captions[row]),
+            "corrections": [
+                {k: r[k] for k in ("correction_id", "field", "value", "before", "curator", "at", "note")}
+                for r in self.corrections.history.get(shot, [])
+            ],
         }
 
 
@@ -289,6 +325,24 @@ def _inverted(labels: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
     order = np.argsort(which, kind="stable")
     bounds = np.searchsorted(which[order], np.arange(len(names) + 1))
     return {str(name): np.unique(rows[order[bounds[i] : bounds[i + 1]]]) for i, name in enumerate(names)}
+
+
+def _corrected(
+    by_label: dict[str, np.ndarray], corrections: Effective, row_of: Mapping[str, int]
+) -> dict[str, np.ndarray]:
+    """Tag rows per label with the curators' tags added and removed (labels lower-cased)."""
+    for shot, actions in corrections.tag_actions.items():
+        row = row_of.get(shot)
+        if row is None:
+            continue
+        for label, action in actions.items():
+            held = by_label.get(label, np.zeros(0, np.int64))
+            held = np.union1d(held, [row]) if action["field"] == TAG_ADDED else held[held != row]
+            if len(held):
+                by_label[label] = held.astype(np.int64)
+            else:
+                by_label.pop(label, None)
+    return by_label
 
 
 def _holds(rows: np.ndarray, row: int) -> bool:
