@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from exports.record import AssetRecord, copies, duration, generated, title
+from exports.record import AssetRecord, copies, duration, generated, subjects, tag_origin, title
 from exports.webvtt import timestamp
 
 NS = "http://www.pbcore.org/PBCore/PBCoreNamespace.html"
@@ -88,9 +88,8 @@ def document(record: AssetRecord) -> etree._Element:
     _el(root, "pbcoreIdentifier", record.asset_id, source="archivist sha256")
     _el(root, "pbcoreIdentifier", record.asset.get("uri"), source="URI")
     _el(root, "pbcoreTitle", title(record))
-    labels = sorted({t["label"] for s in record.shots for t in s.tags if t.get("kind") != "text"})
-    for label in labels:
-        _el(root, "pbcoreSubject", label, subjectType="machine-generated tag", source="archivist")
+    for label, origin in subjects(record):
+        _el(root, "pbcoreSubject", label, subjectType=origin, source="archivist")
     _el(
         root,
         "pbcoreDescription",
@@ -120,7 +119,7 @@ def _shot_part(root: etree._Element, number: int, shot: Any, record: AssetRecord
     _el(part, "pbcoreIdentifier", row["shot_id"], source="archivist shot id")
     _el(part, "pbcoreTitle", f"Shot {number}")
     for tag in shot.tags:
-        kind = "on-screen text" if tag.get("kind") == "text" else f"machine-generated {tag.get('kind')}"
+        kind = "on-screen text" if tag.get("kind") == "text" else tag_origin(tag)
         _el(part, "pbcoreSubject", tag["label"], subjectType=kind, source=tag.get("model"))
     made = generated(record, shot)
     _el(

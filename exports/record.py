@@ -2,6 +2,11 @@
 
 Each table is read once for all the asset ids asked for (a filter on `asset_id`), so
 exporting many assets costs one scan per table, not one per asset.
+
+Curators' corrections are folded in here, once for every format (`catalog.corrections`): a
+corrected shot's caption row carries the curator's caption (its `correction` says whose, and
+`generated` notes "corrected by …"), its tags lose the removed labels and gain the added ones,
+as tags of kind `curator`.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import In
 
+from catalog.corrections import CURATOR_TAG, NOT_TAGS, Effective, effective
 from catalog.iceberg import read
 from catalog.schema import TABLES
 
-EXPORT_TABLES = ("assets", "qc", "remasters", "shots", "captions", "tags", "transcripts")
+EXPORT_TABLES = ("assets", "qc", "remasters", "shots", "captions", "tags", "transcripts", "corrections")
 """The tables an export reads."""
 
 SKIPPED_COLUMNS = {"keyframe_jpeg", "processed_at"}
@@ -54,6 +60,8 @@ class ShotRecord:
     embeddings: dict[str, Embedding] = field(default_factory=dict)
     """By space; loaded only when asked (`load_records(..., embeddings=True)`), and not in the
     content hash: the formats that carry vectors key their files on them themselves."""
+    correction: dict[str, Any] | None = None
+    """The curator's correction whose caption `caption` holds (who, when); None: the machine's."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class AssetRecord:
             "asset": self.asset,
             "qc": self.qc,
             "remasters": self.remasters,
-            "shots": [[s.shot, s.caption, s.tags, s.transcript] for s in self.shots],
+            "shots": [[s.shot, s.caption, s.tags, s.transcript, s.correction] for s in self.shots],
             "transcript": self.transcript,
         }
         text = json.dumps(_without_skipped(document), sort_keys=True, default=str)
@@ -176,13 +184,15 @@ def _record(
         tags.setdefault(tag["shot_id"], []).append(tag)
     shot_rows = [r for r in of("shots") if r.get("shot_id")]
     shot_rows.sort(key=lambda r: (r.get("shot_index") or 0, _num(r.get("start_s"))))
+    fixes = effective(of("corrections"))
     shots = [
         ShotRecord(
             shot=row,
-            caption=captions.get(row["shot_id"]),
-            tags=tags.get(row["shot_id"], []),
+            caption=_caption(row, captions.get(row["shot_id"]), fixes),
+            tags=_tags(row, tags.get(row["shot_id"], []), fixes),
             transcript=_spoken(row, segments),
             embeddings=vectors.get(row["shot_id"], {}),
+            correction=_correction(fixes, row["shot_id"]),
         )
         for row in shot_rows
     ]
@@ -195,6 +205,73 @@ def _record(
         shots=shots,
         transcript=segments,
     )
+
+
+def _caption(shot: dict[str, Any], machine: dict[str, Any] | None, fixes: Effective) -> dict[str, Any] | None:
+    """The shot's caption row, with the curator's caption where one corrected it (the machine's
+    kept beside it as `machine_caption`)."""
+    fixed = fixes.corrected_caption(shot["shot_id"])
+    if fixed is None:
+        return machine
+    base = machine or {"shot_id": shot["shot_id"], "asset_id": shot["asset_id"], "method": None}
+    return {**base, "caption": fixed["value"], "machine_caption": (machine or {}).get("caption")}
+
+
+def _correction(fixes: Effective, shot_id: str) -> dict[str, Any] | None:
+    fixed = fixes.corrected_caption(shot_id)
+    return {k: fixed[k] for k in ("curator", "at", "note", "before")} if fixed is not None else None
+
+
+def _tags(shot: dict[str, Any], machine: list[dict[str, Any]], fixes: Effective) -> list[dict[str, Any]]:
+    """The machine's tag rows less those a curator removed, then the curator's added ones."""
+    sid = shot["shot_id"]
+    removed = fixes.removed(sid)
+    kept = [t for t in machine if t.get("kind") in NOT_TAGS or str(t["label"]).lower() not in removed]
+    have = {str(t["label"]).lower() for t in kept if t.get("kind") not in NOT_TAGS}
+    added = [
+        {
+            "shot_id": sid,
+            "asset_id": shot["asset_id"],
+            "kind": CURATOR_TAG,
+            "label": r["value"],
+            "score": None,
+            "rank": None,
+            "box": None,
+            "model": f"curator {r['curator']}",
+            "curator": r["curator"],
+            "at": r["at"],
+        }
+        for r in sorted(fixes.added(sid), key=lambda r: str(r["value"]).lower())
+        if str(r["value"]).lower() not in have
+    ]
+    return kept + added
+
+
+def tag_origin(tag: dict[str, Any], *, kind: bool = True) -> str:
+    """What a tag is, as the descriptive formats label it: a curator's, or the machine's (of its
+    kind, unless `kind` is False)."""
+    if tag.get("kind") == CURATOR_TAG:
+        return "curator tag"
+    return f"machine-generated {tag.get('kind')}" if kind else "machine-generated tag"
+
+
+def subjects(record: AssetRecord) -> list[tuple[str, str]]:
+    """The asset's tag labels (every shot's, but text read on screen) with what each is
+    (`tag_origin`), sorted: the subjects the descriptive formats list for the whole asset."""
+    found = {
+        (t["label"], tag_origin(t, kind=False))
+        for s in record.shots
+        for t in s.tags
+        if t.get("kind") != "text"
+    }
+    return sorted(found)
+
+
+def tag_note(tag: dict[str, Any]) -> str:
+    """Who made a tag: the curator who added it and when, or the model and pipeline version."""
+    if tag.get("kind") == CURATOR_TAG:
+        return f"added by {tag.get('curator')} on {tag['at'].date().isoformat()}"
+    return f"machine-generated by {tag.get('model')}, pipeline {tag.get('pipeline_version')}"
 
 
 def _spoken(shot: dict[str, Any], segments: list[dict[str, Any]]) -> str | None:
@@ -293,8 +370,16 @@ class Generated:
     caption_method: str
     transcript_model: str
     version: str
+    corrected_by: str | None = None
+    corrected_on: str | None = None
+    """Who corrected the caption and on what day (ISO), where a curator did."""
 
     def caption_note(self) -> str:
+        if self.corrected_by is not None:
+            return (
+                f"corrected by {self.corrected_by} on {self.corrected_on} (replacing the caption "
+                f"machine-generated by {self.caption_method}, pipeline {self.version})"
+            )
         return f"machine-generated by {self.caption_method}, pipeline {self.version}"
 
     def transcript_note(self) -> str:
@@ -305,4 +390,11 @@ def generated(record: AssetRecord, shot: ShotRecord) -> Generated:
     caption = shot.caption or {}
     version = caption.get("pipeline_version") or shot.shot.get("pipeline_version")
     model = next((s.get("model") for s in record.transcript if s.get("model")), None)
-    return Generated(str(caption.get("method") or "unknown"), str(model or "unknown"), str(version))
+    fixed = shot.correction
+    return Generated(
+        str(caption.get("method") or "unknown"),
+        str(model or "unknown"),
+        str(version),
+        corrected_by=str(fixed["curator"]) if fixed else None,
+        corrected_on=fixed["at"].date().isoformat() if fixed else None,
+    )

@@ -28,6 +28,8 @@ from fastapi.params import Depends as Dependency
 from fastapi.responses import Response
 from pyiceberg.expressions import EqualTo
 
+from catalog.corrections import CorrectionError, Edit, correct
+from catalog.corrections import UnknownShotError as UncorrectableShotError
 from catalog.iceberg import read
 from catalog.query import QueryError
 from catalog.settings import Settings
@@ -41,7 +43,7 @@ from serve import schemas
 from serve.auth import Access, check_binding
 from serve.dashboard import dashboard_router
 from serve.dashboard.urls import RootPath
-from serve.errors import UnknownAssetError, add_error_handlers
+from serve.errors import UnknownAssetError, add_error_handlers, error_response
 from serve.limits import LimitsMiddleware
 from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, ranged_file, stream
 from serve.metrics import Metrics, MetricsMiddleware
@@ -97,6 +99,7 @@ def create_app(
     add_catalog_routes(app, engine, reads)
     add_media_routes(app, settings, engine, reads)
     add_event_routes(app, engine, [Depends(access.write)])
+    add_correction_routes(app, engine, [Depends(access.write)])
     app.include_router(dashboard_router(settings, engine, access))
     app.include_router(exports_router(settings, reads))
     add_service_routes(app, engine, metrics, reads)
@@ -313,6 +316,38 @@ def add_event_routes(app: FastAPI, engine: QueryEngine, writes: list[Dependency]
                 "nothing was recorded"
             )
         return {"accepted": record_events(engine.catalog, [e.model_dump() for e in batch.events])}
+
+
+def add_correction_routes(app: FastAPI, engine: QueryEngine, writes: list[Dependency]) -> None:
+    """A curator's fixes of a shot's caption and tags (`catalog.corrections`): kept apart from the
+    machine's rows, so no later run undoes them."""
+    app.add_exception_handler(CorrectionError, lambda _, exc: error_response(422, str(exc)))
+
+    @app.post(
+        "/shots/{shot_id}/corrections",
+        response_model=schemas.CorrectionsStored,
+        status_code=201,
+        dependencies=writes,
+    )
+    def corrections(shot_id: str, body: schemas.CorrectionIn) -> Any:
+        """Correct a shot's caption or tags, as the curator named in the body. Always needs the
+        token. Answers with the corrections kept, each with the value it replaced."""
+        return {"corrections": correct_shot(engine, shot_id, edit_of(body))}
+
+
+def edit_of(body: schemas.CorrectionIn) -> Edit:
+    return Edit(body.curator, body.caption, tuple(body.add_tags), tuple(body.remove_tags), body.note)
+
+
+def correct_shot(engine: QueryEngine, shot_id: str, edit: Edit) -> list[dict[str, Any]]:
+    """Keep the corrections, then reload the view at once, so that the answer to this request's
+    next read (the shot page a form returns to, a search) shows them."""
+    try:
+        rows = correct(engine.catalog, shot_id, edit)
+    except UncorrectableShotError as exc:
+        raise UnknownShotError(str(exc)) from None
+    engine.refresh()
+    return rows
 
 
 def add_service_routes(app: FastAPI, engine: QueryEngine, metrics: Metrics, reads: list[Dependency]) -> None:

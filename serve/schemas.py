@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from catalog.corrections import (
+    MAX_CAPTION_CHARS,
+    MAX_CURATOR_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+)
 from indexes.defaults import DIVERSITY_HELP, FAIRNESS_HELP
 from indexes.filters import LABEL_FIELDS, MAX_LABEL_CHARS, MAX_LABELS, Filters
 from indexes.query import Hit
 
 SHOT_ID = r"^[0-9a-f]{32}$"
+NOT_BLANK_FIELD = r"[^\s\x1c-\x1f]"
+"""A text with a character Python's `str.strip` keeps (`NOT_BLANK`, for fields of models)."""
+Label = Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS, pattern=NOT_BLANK_FIELD)]
 ASSET_ID = r"^[0-9a-f]{64}$"
 USER_ID = r"^[A-Za-z0-9_.@:-]{1,128}$"
 MAX_EVENTS_PER_POST = 1000
@@ -76,6 +86,22 @@ class RecommendResponse(BaseModel):
     meta: RecommendMeta
 
 
+class CaptionCorrected(BaseModel):
+    curator: str
+    at: dt.datetime
+    note: str | None
+
+
+class CorrectionOut(BaseModel):
+    correction_id: str
+    field: Literal["caption", "tag_added", "tag_removed"]
+    value: str | None = Field(description="the new caption, or the tag's label")
+    before: str | None = Field(description="what was shown before: the caption, or the shot's tags")
+    curator: str
+    at: dt.datetime
+    note: str | None
+
+
 class ShotDetail(BaseModel):
     shot_id: str
     asset_id: str | None
@@ -90,8 +116,42 @@ class ShotDetail(BaseModel):
     monochrome: bool
     dup_group: str
     group_size: int
+    caption_corrected: CaptionCorrected | None = Field(
+        description="who corrected the caption shown, when a curator did (else it is the machine's)"
+    )
+    machine_caption: str | None = Field(description="the caption the pipeline wrote")
+    corrections: list[CorrectionOut] = Field(
+        description="every curator's correction of the shot, oldest first"
+    )
     thumbnail_url: str | None
     video_url: str | None
+
+
+class CorrectionIn(BaseModel):
+    """A curator's fix of a shot: any of a new caption, tags to add, tags to remove (at least one:
+    the schema says so, `catalog.corrections.Edit.checked` enforces it)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["caption"], "properties": {"caption": {"type": "string"}}},
+                {"required": ["add_tags"], "properties": {"add_tags": {"minItems": 1}}},
+                {"required": ["remove_tags"], "properties": {"remove_tags": {"minItems": 1}}},
+            ]
+        }
+    )
+
+    curator: str = Field(
+        min_length=1, max_length=MAX_CURATOR_CHARS, pattern=NOT_BLANK_FIELD, description="who is correcting"
+    )
+    caption: str | None = Field(None, min_length=1, max_length=MAX_CAPTION_CHARS, pattern=NOT_BLANK_FIELD)
+    add_tags: list[Label] = Field(default_factory=list, max_length=MAX_TAGS)
+    remove_tags: list[Label] = Field(default_factory=list, max_length=MAX_TAGS)
+    note: str | None = Field(None, max_length=MAX_NOTE_CHARS)
+
+
+class CorrectionsStored(BaseModel):
+    corrections: list[CorrectionOut]
 
 
 class AssetShot(BaseModel):

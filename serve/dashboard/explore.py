@@ -163,6 +163,11 @@ def shot_page(data: DashboardData, shot_id: str) -> dict[str, Any]:
     }
 
 
+def labels(typed: str) -> tuple[str, ...]:
+    """Tags as typed into the shot page's correction form: separated by commas."""
+    return tuple(label.strip() for label in typed.split(",") if label.strip())
+
+
 def tracks(asset_id: str, speech: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The `<track>`s of the asset's players: its shots' captions (shown by default), its
     transcript where speech was transcribed, and a chapter per shot (for the player's menu)."""

@@ -18,6 +18,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from catalog.corrections import CorrectionError, Edit, correct
+from catalog.corrections import UnknownShotError as UncorrectableShotError
 from catalog.query import QueryError
 from catalog.settings import Settings
 from indexes.query import QueryEngine, Result, decode_query_image
@@ -141,6 +143,34 @@ def add_explore_routes(router: APIRouter, data: DashboardData, gate: Gate, pages
         except UnknownShotError as exc:
             return pages.problem(request, 404, "No such shot", str(exc))
         return pages.render(request, "shot.html", {"page": "explore", "shot": found})
+
+    @router.post(f"{PREFIX}/shots/{{shot_id}}/corrections", dependencies=[*page, Depends(gate.form)])
+    def correct_shot(
+        request: Request,
+        shot_id: str,
+        curator: Annotated[str, Form()] = "",
+        caption: Annotated[str, Form()] = "",
+        add_tags: Annotated[str, Form()] = "",
+        remove_tags: Annotated[str, Form()] = "",
+        note: Annotated[str, Form()] = "",
+    ) -> Response:
+        """A curator's fix from the shot page's form, then back to the page (303), which shows it;
+        a caption left as the page showed it is no change."""
+        state = data.engine.state
+        shown = state.view.captions[state.view.row_of[shot_id]] if shot_id in state.view.row_of else None
+        changed = caption if " ".join(caption.split()) != " ".join((shown or "").split()) else None
+        edit = Edit(curator, changed, explore.labels(add_tags), explore.labels(remove_tags), note or None)
+        try:
+            correct(data.catalog, shot_id, edit)
+        except UncorrectableShotError as exc:
+            return pages.problem(request, 404, "No such shot", str(exc))
+        except CorrectionError as exc:
+            found = explore.shot_page(data, shot_id)
+            typed = {"curator": curator, "caption": caption, "add_tags": add_tags, "remove_tags": remove_tags,
+                     "note": note, "error": str(exc)}  # fmt: skip
+            return pages.render(request, "shot.html", {"page": "explore", "shot": found, "form": typed}, 422)
+        data.engine.refresh()
+        return RedirectResponse(f"{prefix()}/shots/{shot_id}", status_code=303)
 
 
 def add_search_routes(router: APIRouter, data: DashboardData, gate: Gate, pages: Pages) -> None:
