@@ -60,7 +60,8 @@ class UnknownShotError(LookupError):
 
 @dataclass(frozen=True)
 class Edit:
-    """What a curator asks to change on one shot (any of caption, tags to add, tags to remove)."""
+    """What a curator asks to change on one shot (any of caption, tags to add, tags to remove;
+    the removals are applied before the additions)."""
 
     curator: str
     caption: str | None = None
@@ -84,9 +85,7 @@ class Edit:
             if len(caption) > MAX_CAPTION_CHARS:
                 raise CorrectionError(f"a caption is at most {MAX_CAPTION_CHARS} characters")
         added, removed = _labels(self.add_tags, "add"), _labels(self.remove_tags, "remove")
-        both = {t.lower() for t in added} & {t.lower() for t in removed}
-        if both:
-            raise CorrectionError(f"tag {sorted(both)[0]!r} is both added and removed: choose one")
+        # A label both added and removed is added: removals are applied first (`correct`).
         if caption is None and not added and not removed:
             raise CorrectionError("nothing to correct: give a caption, tags to add or tags to remove")
         note = _tidy(self.note or "") or None

@@ -154,8 +154,10 @@ def test_bad_corrections_are_refused_and_nothing_is_written(settings: Settings) 
         (Edit("A" * 81, caption="A dog."), "at most 80 characters"),
         (Edit("Ada"), "nothing to correct"),
         (Edit("Ada", add_tags=("x" * 101,)), "a tag is at most 100 characters"),
-        (Edit("Ada", add_tags=("dog",), remove_tags=("DOG",)), "both added and removed"),
     ):
         with pytest.raises(CorrectionError, match=message):
             correct(catalog, shot, edit)
     assert read_corrections(catalog).num_rows == 0
+    # a label both removed and added ends added: removals are applied first
+    correct(catalog, shot, Edit("Ada", add_tags=("Beagle",), remove_tags=("beagle",)))
+    assert effective(read_corrections(catalog)).tags(shot, ["beagle"]) == ["beagle"]
