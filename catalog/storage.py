@@ -37,6 +37,17 @@ class StorageError(OSError):
         return self.message
 
 
+def refused_in(error: str | None) -> StorageError | None:
+    """The storage refusal a row's `error` reports, if it does: a stage records what went wrong
+    with an asset as its row's error, prefixed with the exception's type (`actors.demux.explain`),
+    and a write the archive's own storage refused is not the asset's fault. Recorded as a failed
+    asset, the next run would skip it; the run fails on it instead (`jobs.run`)."""
+    prefix = f"{StorageError.__name__}: "
+    if error and error.startswith(prefix):
+        return StorageError(errno.EIO, error.removeprefix(prefix))
+    return None
+
+
 def failure(uri: str, exc: BaseException) -> StorageError:
     """What went wrong writing `uri`, in words naming it."""
     if isinstance(exc, StorageError):

@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pyarrow as pa
+
 from catalog.iceberg import open_catalog
 from catalog.locks import attach_run, job_lock
 from catalog.schema import EMBEDDING_SPACES
 from catalog.settings import Settings
 from catalog.state import StateStore
+from catalog.storage import refused_in
 from indexes.build import build_index
 from indexes.duplicates import refresh_dup_groups
 from jobs.catalog_shots import CatalogShots, catalog_shots
@@ -278,15 +281,29 @@ def _plan(
 
 
 def _process(ds: Any, spooler: Spooler) -> None:
-    """Stream the plan's output into the spool, asset by asset as each completes."""
+    """Stream the plan's output into the spool, asset by asset as each completes. An asset whose
+    write the archive's storage refused (a keyframe on a full disk) fails the run with that
+    refusal, which names the object, and is left for the next run (`catalog.storage.refused_in`)."""
     assembler = AssetAssembler()
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         kept = batch.drop_columns([c for c in ("keyframe_jpeg",) if c in batch.column_names])
         for asset_rows in assembler.add(kept):
+            refused = next(filter(None, map(refused_in, _errors(asset_rows))), None)
+            if refused is not None:
+                raise refused
             spooler.add(asset_rows)
     spooler.flush()
     if assembler.incomplete():
         raise RuntimeError(f"the plan lost rows of assets {assembler.incomplete()}")
+
+
+def _errors(rows: pa.Table) -> list[str | None]:
+    """What went wrong with an asset, as its rows say: their own `error`, and each remaster
+    output's."""
+    errors = rows["error"].to_pylist() if "error" in rows.column_names else []
+    if "remasters" in rows.column_names:
+        errors += [o.get("error") for outputs in rows["remasters"].to_pylist() for o in outputs or []]
+    return errors
 
 
 def _fingerprint(

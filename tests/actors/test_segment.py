@@ -26,6 +26,7 @@ from actors.keyframe_choice import KeyframePicker as _Picker
 from actors.probe import MediaError, open_media, probe
 from actors.segment import Segmenter
 from catalog.schema import SEGMENT_OUTPUT, SHOT, shot_id
+from catalog.storage import refused_in
 from tests.archive_media import make
 
 FPS, W, H = 25, 320, 180
@@ -350,16 +351,15 @@ def test_reads_and_writes_s3(s3_endpoint: str) -> None:
     assert failed["status"] == "failed" and failed["error"] == "MediaError: file is empty (0 bytes)"
 
 
-def test_a_failure_mid_decode_fails_the_asset_only(tmp_path: Path) -> None:
+def test_storage_refusing_a_keyframe_is_said_as_a_refusal_not_as_bad_media(tmp_path: Path) -> None:
+    """The row says the warehouse refused the write, in the words the run fails on
+    (`catalog.storage.refused_in`): a failed asset would be skipped by the next run."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the keyframe folder should be")
     batch = table(ref(sample("bikes.mp4"), "a" * 64))
-    rows = Segmenter(keyframe_root=str(blocker))(batch).to_pylist()
-    (row,) = rows
-    assert row["status"] == "failed" and row["error"].split(":")[0] in {
-        "NotADirectoryError",
-        "FileExistsError",
-    }
+    (row,) = Segmenter(keyframe_root=str(blocker))(batch).to_pylist()
+    refused = refused_in(row["error"])
+    assert refused is not None and "not-a-folder" in str(refused)
     assert row["width"] == 640 and row["shot_id"] is None  # probed before it failed
     assert Segmenter()(batch).num_rows == 6  # and the next call starts clean
 

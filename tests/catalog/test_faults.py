@@ -333,9 +333,9 @@ def test_a_run_onto_a_full_disk_says_where_and_the_run_after_space_is_freed_comp
         with pytest.raises(StorageError) as failed:
             run_job(segment_spec(reels), settings=settings)
 
-        # The driver could not spool the run's rows: the run fails naming the full disk, and
-        # nothing of it is committed or half-written.
-        assert str(failed.value).startswith(f"no space left on {disk}/spool/")
+        # The first write of the run (a keyframe, or the spool of its rows) is refused: the run
+        # fails naming the full disk in one line, and nothing of it is committed or half-written.
+        assert str(failed.value).startswith(f"no space left on {disk}/") and "\n" not in str(failed.value)
         (run,) = StateStore(settings.catalog_url_resolved).runs(job="faults")
         assert run.status == "failed" and f"no space left on {disk}/" in (run.error or "")
         assert partial_files(disk) == []
