@@ -28,12 +28,8 @@ def tables(asset: str, shots: int, run_id: str) -> dict[str, pa.Table]:
     return {"assets": assets, "shots": shot_rows(asset, shots, run_id)}
 
 
-def test_a_run_that_dies_between_its_table_commits_is_not_seen(settings: Settings, monkeypatch) -> None:
-    catalog = open_catalog(settings)
-    commit_tables(catalog, tables("a", 2, "r1"), SEGMENT, ["a"], run_id="r1")
-    first = latest_version(catalog)
-    assert first is not None and first.run_id == "r1"
-
+def dies_before_its_assets(catalog, monkeypatch, rows: dict[str, pa.Table], *, run_id: str) -> None:
+    """A run whose node goes away after its other tables' commits, before its assets'."""
     real = commit.replace_matching
 
     def dies_before_assets(catalog, name, rows, replacing, *, run_id):
@@ -41,9 +37,18 @@ def test_a_run_that_dies_between_its_table_commits_is_not_seen(settings: Setting
             raise OSError("the node went away")
         return real(catalog, name, rows, replacing, run_id=run_id)
 
-    monkeypatch.setattr(commit, "replace_matching", dies_before_assets)
-    with pytest.raises(OSError):
-        commit_tables(catalog, tables("a", 5, "r2"), SEGMENT, ["a"], run_id="r2")
+    with monkeypatch.context() as patch:
+        patch.setattr(commit, "replace_matching", dies_before_assets)
+        with pytest.raises(OSError):
+            commit_tables(catalog, rows, SEGMENT, rows["assets"]["asset_id"].to_pylist(), run_id=run_id)
+
+
+def test_a_run_that_dies_between_its_table_commits_is_not_seen(settings: Settings, monkeypatch) -> None:
+    catalog = open_catalog(settings)
+    commit_tables(catalog, tables("a", 2, "r1"), SEGMENT, ["a"], run_id="r1")
+    first = latest_version(catalog)
+    assert first is not None and first.run_id == "r1"
+    dies_before_its_assets(catalog, monkeypatch, tables("a", 5, "r2"), run_id="r2")
     # r2's shots are committed to their table, but no version holds them
     assert read(catalog, "shots", current=True).num_rows == 5
     assert latest_version(catalog) == first
@@ -53,7 +58,6 @@ def test_a_run_that_dies_between_its_table_commits_is_not_seen(settings: Setting
     joined = sql(catalog, "SELECT a.run_id AS a, s.run_id AS s FROM assets a JOIN shots s USING (asset_id)")
     assert set(joined["a"].to_pylist()) == set(joined["s"].to_pylist()) == {"r1"}
 
-    monkeypatch.setattr(commit, "replace_matching", real)
     commit_tables(catalog, tables("a", 3, "r3"), SEGMENT, ["a"], run_id="r3")  # the next run completes it
     assert read(catalog, "shots").num_rows == 3
 
@@ -141,17 +145,7 @@ def test_a_dead_runs_half_is_not_published_by_another_jobs_run(settings: Setting
     another asset. B's version must not carry A's orphaned shots."""
     catalog = open_catalog(settings)
     commit_tables(catalog, tables("a", 2, "r1"), SEGMENT, ["a"], run_id="r1")
-    real = commit.replace_matching
-
-    def dies_before_assets(catalog, name, rows, replacing, *, run_id):
-        if name == "assets":
-            raise OSError("the node went away")
-        return real(catalog, name, rows, replacing, run_id=run_id)
-
-    monkeypatch.setattr(commit, "replace_matching", dies_before_assets)
-    with pytest.raises(OSError):
-        commit_tables(catalog, tables("a", 5, "r2"), SEGMENT, ["a"], run_id="r2")
-    monkeypatch.setattr(commit, "replace_matching", real)
+    dies_before_its_assets(catalog, monkeypatch, tables("a", 5, "r2"), run_id="r2")
     commit_tables(catalog, tables("b", 1, "other-job"), SEGMENT, ["b"], run_id="other-job")
     shots = read(catalog, "shots")
     assert sorted(shots["run_id"].to_pylist()) == ["other-job", "r1", "r1"], "r2's orphaned shots are not in"
