@@ -17,7 +17,7 @@ import contextlib
 import errno
 import os
 import uuid
-from typing import Any
+from typing import Any, Self
 
 import fsspec
 from pyiceberg.io import OutputStream
@@ -80,36 +80,18 @@ def write_atomic(uri: str, data: bytes, storage_options: dict[str, Any] | None =
         raise failure(uri, exc) from exc
 
 
-class AtomicLocalFile:
-    """A local file written under a temporary name beside it and renamed into place when
-    closed cleanly; a write that fails (or a file dropped unclosed) removes the temporary
-    name, so the final name holds a whole file or nothing."""
+class _WrittenOnce:
+    """What writers ask of a file written once, front to back, that is whole or not there:
+    closing it cleanly publishes it, leaving it (an error, the garbage collector) aborts it."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.tmp = f"{path}.{uuid.uuid4().hex}.part"
-        self.closed = True  # until the temporary file is open
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            self._out = open(self.tmp, "wb")  # noqa: SIM115 - closed by close() or abort()
-        except OSError as exc:
-            raise failure(path, exc) from exc
-        self.closed = False
-
-    def write(self, data: bytes) -> int:
-        try:
-            return self._out.write(data)
-        except BaseException as exc:
-            self.abort()
-            if isinstance(exc, OSError):
-                raise failure(self.path, exc) from exc
-            raise
+    closed: bool
+    _stream: Any
 
     def tell(self) -> int:
-        return self._out.tell()
+        return int(self._stream.tell())
 
     def flush(self) -> None:
-        self._out.flush()
+        self._stream.flush()
 
     def writable(self) -> bool:
         return True
@@ -121,12 +103,56 @@ class AtomicLocalFile:
         return False
 
     def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        self.abort()
+
+
+class AtomicLocalFile(_WrittenOnce):
+    """A local file written under a temporary name beside it and renamed into place when
+    closed cleanly; a write that fails (or a file dropped unclosed) removes the temporary
+    name, so the final name holds a whole file or nothing."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.tmp = f"{path}.{uuid.uuid4().hex}.part"
+        self.closed = True  # until the temporary file is open
+        try:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self._stream = open(self.tmp, "wb")  # noqa: SIM115 - closed by close() or abort()
+        except OSError as exc:
+            raise failure(path, exc) from exc
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._stream.write(data)
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise failure(self.path, exc) from exc
+            raise
+
+    def close(self) -> None:
         if self.closed:
             return
         try:
-            self._out.flush()
-            os.fsync(self._out.fileno())
-            self._out.close()
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._stream.close()
             os.replace(self.tmp, self.path)
         except BaseException as exc:
             self.abort()
@@ -140,59 +166,32 @@ class AtomicLocalFile:
             return
         self.closed = True
         with contextlib.suppress(OSError):  # the disk that failed the write may fail the close too
-            self._out.close()
+            self._stream.close()
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.tmp)
 
-    def __enter__(self) -> AtomicLocalFile:
-        return self
 
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def __del__(self) -> None:
-        self.abort()
-
-
-class _NamedStream:
+class _NamedStream(_WrittenOnce):
     """An fsspec output stream whose failures name its object, and which a failed or
     abandoned write discards rather than uploads (fsspec uploads on close, even from
     the garbage collector)."""
 
     def __init__(self, location: str, inner: Any) -> None:
-        self.location, self._inner = location, inner
+        self.location, self._stream = location, inner
         self.closed = False
 
     def write(self, data: bytes) -> int:
         try:
-            return int(self._inner.write(data))
+            return int(self._stream.write(data))
         except Exception as exc:
             self.abort()
             raise failure(self.location, exc) from exc
-
-    def tell(self) -> int:
-        return int(self._inner.tell())
-
-    def flush(self) -> None:
-        self._inner.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return False
 
     def close(self) -> None:
         if self.closed:
             return
         try:
-            self._inner.close()
+            self._stream.close()
         except Exception as exc:
             self.abort()
             raise failure(self.location, exc) from exc
@@ -203,20 +202,8 @@ class _NamedStream:
             return
         self.closed = True
         with contextlib.suppress(Exception):  # an abandoned upload is only wasted space
-            self._inner.discard()
-        self._inner.closed = True  # never uploaded on garbage collection
-
-    def __enter__(self) -> _NamedStream:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def __del__(self) -> None:
-        self.abort()
+            self._stream.discard()
+        self._stream.closed = True  # never uploaded on garbage collection
 
 
 class _ArchiveOutputFile(FsspecOutputFile):
