@@ -35,7 +35,7 @@ from catalog.query import QueryError
 from catalog.settings import Settings
 from exports.http import exports_router
 from indexes.filters import Filters
-from indexes.query import MAX_QUERY_CHARS, MAX_TOP, QueryEngine, decode_query_image
+from indexes.query import MAX_QUERY_CHARS, MAX_TOP, QueryEngine, decode_query_image, keyframe_url
 from indexes.query_image import QueryImageError
 from indexes.recommend import DIVERSITY, FAIRNESS, for_you, more_like_this, record_events
 from indexes.search import UnknownShotError
@@ -404,7 +404,7 @@ def _media_responses(media_type: str) -> dict[int | str, dict[str, Any]]:
 
 
 def _keyframe_url(view: Any, row: int) -> str | None:
-    return f"/media/keyframes/{view.shot_ids[row]}" if view.keyframe_uris[row] else None
+    return keyframe_url(view.shot_ids[row]) if view.keyframe_uris[row] else None
 
 
 def _video_url(view: Any, asset_id: str) -> str | None:
