@@ -39,6 +39,7 @@ from exports.record import (
     tag_origin,
     title,
 )
+from exports.xml import element
 
 NS = "urn:ebu:metadata-schema:ebucore"
 DC = "http://purl.org/dc/elements/1.1/"
@@ -65,12 +66,7 @@ CONTAINERS = {".mkv": "Matroska", ".mp4": "MPEG-4", ".mov": "QuickTime"}
 
 
 def _el(parent: etree._Element, name: str, text: Any = None, **attrs: Any) -> etree._Element:
-    element = etree.SubElement(
-        parent, f"{{{NS}}}{name}", {k: str(v) for k, v in attrs.items() if v is not None}
-    )
-    if text is not None:
-        element.text = str(text)
-    return element
+    return element(parent, NS, name, text, **attrs)
 
 
 def _dc(parent: etree._Element, name: str, text: Any, **attrs: Any) -> etree._Element:

@@ -19,6 +19,7 @@ from lxml import etree
 
 from exports.record import AssetRecord, copies, duration, generated, subjects, tag_origin, title
 from exports.webvtt import timestamp
+from exports.xml import element
 
 NS = "http://www.pbcore.org/PBCore/PBCoreNamespace.html"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -27,12 +28,7 @@ GENERATIONS = {"source": "Original", "master": "Preservation master", "access": 
 
 
 def _el(parent: etree._Element, name: str, text: Any = None, **attrs: Any) -> etree._Element:
-    element = etree.SubElement(
-        parent, f"{{{NS}}}{name}", {k: str(v) for k, v in attrs.items() if v is not None}
-    )
-    if text is not None:
-        element.text = str(text)
-    return element
+    return element(parent, NS, name, text, **attrs)
 
 
 def _instantiation(
