@@ -324,6 +324,34 @@ CAPTIONS = pa.schema(
 
 TRANSCRIPTS = pa.schema(list(TRANSCRIPT_SEGMENT) + [pa.field("shot_ids", pa.list_(pa.string()))] + PROVENANCE)
 
+# ---- Voices: who speaks when in an asset (actors/diarize.py), and across the archive (catalog.voices) --
+VOICE_DIM = 256
+"""Width of the GE2E speaker embedding (resemblyzer's pretrained encoder)."""
+SPEAKER_TURN = pa.struct([pa.field("start_s", pa.float64()), pa.field("end_s", pa.float64())])
+SPEAKER = [
+    pa.field("speaker", pa.string()),  # 'S1', 'S2', … in order of first speech in the asset; null: error
+    pa.field("seconds", pa.float64()),  # of speech
+    pa.field("turns", pa.list_(SPEAKER_TURN)),
+    pa.field("embedding", pa.list_(pa.float32(), VOICE_DIM)),  # unit mean of its speech's windows
+    pa.field("model", pa.string()),
+    pa.field("error", pa.string()),  # why the asset's voices could not be told apart
+]
+# What the diarize stage adds to each asset row (carried to its shots like speech).
+DIARIZATION = pa.schema([pa.field("speakers", pa.list_(pa.struct(SPEAKER)))])
+SPEAKERS = pa.schema([pa.field("asset_id", pa.string(), nullable=False)] + SPEAKER + PROVENANCE)
+# Derived after each commit from `speakers`: which archive-wide voice each asset's speaker is.
+# A voice's id is given once and never renumbered; a curator names it in `people_corrections`.
+VOICES = pa.schema(
+    [
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("speaker", pa.string(), nullable=False),
+        pa.field("voice_id", pa.string(), nullable=False),  # 'V000001', …
+        pa.field("distance", pa.float32()),  # cosine distance to the voice's centroid when it joined
+        pa.field("run_id", pa.string()),
+    ]
+)
+# ---- end of voices -----------------------------------------------------------------------------------
+
 # One row per measurement of a shot by a keyframe model whose result is one number (a quality
 # score, say): a stage that adds such a measure owns the rows of its `metric`, so adding one
 # needs no new table or column.
@@ -377,6 +405,59 @@ CORRECTIONS = pa.schema(
         pa.field("note", pa.string()),
     ]
 )
+
+# ---- People: faces followed through shots, grouped across the archive (catalog.people) -------------
+# Derived after each commit from the `faces` rows, like the duplicate groups: written by the people
+# step (jobs.people), never by a stage. A track is one appearance of a face in one shot (its
+# observations on the shot's keyframes linked by identity and position); a person is a cluster of
+# tracks whose id, once given, is never renumbered. Names, merges, splits and opt-outs are curators'
+# rows of `people_corrections`, kept apart from these machine rows and folded over them by readers.
+IDENTITY_DIM = 128
+"""Width of the dlib face descriptor the faces stage writes as `identity`."""
+FACE_TRACKS = pa.schema(
+    [
+        pa.field("track_id", pa.string(), nullable=False),  # from the shot and its first observation
+        pa.field("shot_id", pa.string(), nullable=False),
+        pa.field("asset_id", pa.string(), nullable=False),
+        pa.field("start_s", pa.float64()),  # the shot's span: where the appearance can be seen
+        pa.field("end_s", pa.float64()),
+        pa.field("keyframe_indexes", pa.list_(pa.int32())),  # the keyframes it was seen on
+        pa.field("face_indexes", pa.list_(pa.int32())),  # its `faces` rows, one per keyframe
+        pa.field("box", pa.list_(pa.float32())),  # its best observation's box, keyframe pixels
+        pa.field("keyframe_index", pa.int32()),  # the keyframe of that box
+        pa.field("score", pa.float32()),  # the detector's best score for it
+        pa.field("identity", pa.list_(pa.float32(), IDENTITY_DIM)),  # unit mean of its descriptors
+        pa.field("person_id", pa.string(), nullable=False),  # the machine's cluster
+        pa.field("run_id", pa.string()),
+    ]
+)
+PEOPLE = pa.schema(
+    [
+        pa.field("person_id", pa.string(), nullable=False),  # 'P000001', …: given once, never reused
+        pa.field("kind", pa.string(), nullable=False),  # 'person' (a voice cluster: 'voice')
+        pa.field("centroid", pa.list_(pa.float32(), IDENTITY_DIM)),  # unit mean of its tracks
+        pa.field("track_count", pa.int32()),
+        pa.field("created_run_id", pa.string()),  # the run (or 'curator' split) that made it
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),
+        pa.field("run_id", pa.string()),
+    ]
+)
+# What curators did to clusters of people (or voices), one row per action: appended by the service
+# and the CLI, never by a run, so no re-run undoes a name, a merge, a split or an opt-out.
+PEOPLE_CORRECTIONS = pa.schema(
+    [
+        pa.field("correction_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # 'person' or 'voice'
+        pa.field("cluster_id", pa.string(), nullable=False),  # the person (or voice) acted on
+        pa.field("action", pa.string(), nullable=False),  # 'name', 'merge', 'split', 'exclude', 'include'
+        pa.field("value", pa.string()),  # the name; the cluster merged into; the split's JSON
+        pa.field("before", pa.string()),  # what the curator saw: the name, or the membership
+        pa.field("curator", pa.string(), nullable=False),
+        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("note", pa.string()),
+    ]
+)
+# ---- end of people ----------------------------------------------------------------------------------
 
 # Findings of the audits, one row per check and subject.
 AUDITS = pa.schema(
@@ -507,10 +588,17 @@ TABLES: dict[str, pa.Schema] = {
     "audits": AUDITS,
     "qc": QC,
     "corrections": CORRECTIONS,
+    "face_tracks": FACE_TRACKS,
+    "people": PEOPLE,
+    "people_corrections": PEOPLE_CORRECTIONS,
+    "speakers": SPEAKERS,
+    "voices": VOICES,
 }
 """Every catalog table by name. Later stages add theirs here."""
 
-DERIVED_TABLES = frozenset({"dup_groups", "events", "audits", "corrections"})
+DERIVED_TABLES = frozenset(
+    {"dup_groups", "events", "audits", "corrections", "face_tracks", "people", "people_corrections", "voices"}
+)
 """Tables written outside a run's commit (index builds, the service, audits). Every other
 table is a run's, read at the latest catalog version (catalog.versions)."""
 

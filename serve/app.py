@@ -47,6 +47,7 @@ from serve.errors import UnknownAssetError, add_error_handlers, error_response
 from serve.limits import LimitsMiddleware
 from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, ranged_file, stream
 from serve.metrics import Metrics, MetricsMiddleware
+from serve.people import people_router
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def create_app(
     add_correction_routes(app, engine, [Depends(access.write)])
     app.include_router(dashboard_router(settings, engine, access))
     app.include_router(exports_router(settings, reads))
+    app.include_router(people_router(engine, access))
     add_service_routes(app, engine, metrics, reads)
     return app
 

@@ -1,0 +1,164 @@
+"""People across the archive: tracks clustered into people whose ids never change across runs, and
+curators' names, merges, splits and opt-outs that no run undoes; bad input changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from test_catalog import asset_rows, shot_rows
+
+from actors.stage import registry
+from catalog import schema
+from catalog.iceberg import open_catalog, read
+from catalog.people import (
+    MAX_NAME_CHARS,
+    PeopleError,
+    UnknownPersonError,
+    exclude_person,
+    find_people,
+    list_people,
+    merge_people,
+    name_person,
+    person_detail,
+    roster,
+    split_person,
+)
+from catalog.settings import Settings
+from jobs.commit import commit_tables
+from jobs.people import refresh_people
+
+STAGES = [registry()[name] for name in ("segment", "faces")]
+RNG = np.random.default_rng(7)
+FACES = {
+    who: (v / np.linalg.norm(v)).astype(np.float32)
+    for who, v in zip("ABCD", RNG.normal(size=(4, 128)), strict=True)
+}
+"""Four people's descriptors: random unit vectors are ~1.4 apart, as different faces are."""
+
+
+def seen(who: str, rng: np.random.Generator) -> list[float]:
+    """A picture of `who`: their descriptor with noise (pictures of one person ~0.3 apart)."""
+    v = FACES[who] + rng.normal(scale=0.02, size=128)
+    return (v / np.linalg.norm(v)).astype(np.float32).tolist()
+
+
+def run_tables(asset: str, cast: list[list[str]], run_id: str, seed: int = 0) -> dict[str, pa.Table]:
+    """A run's rows of one asset: a shot per entry of `cast`, with a face per person in it."""
+    rng = np.random.default_rng(seed)
+    shots = shot_rows(asset, len(cast), run_id)
+    ids = shots["shot_id"].to_pylist()
+    faces = [
+        {
+            "shot_id": shot,
+            "asset_id": asset,
+            "face_index": i,
+            "box": [10.0 + 100 * i, 10.0, 70.0 + 100 * i, 80.0],
+            "score": 0.9,
+            "identity": seen(who, rng),
+            "model": "centerface+dlib",
+            "run_id": run_id,
+            "pipeline_version": "p1",
+        }
+        for shot, people in zip(ids, cast, strict=True)
+        for i, who in enumerate(people)
+    ]
+    return {
+        "assets": asset_rows(asset, run_id=run_id),
+        "shots": shots,
+        "faces": pa.Table.from_pylist(faces, schema=schema.FACES),
+    }
+
+
+def committed(catalog, asset: str, cast: list[list[str]], run_id: str, seed: int = 0) -> dict[str, int]:
+    commit_tables(catalog, run_tables(asset, cast, run_id, seed), STAGES, [asset], run_id=run_id)
+    return refresh_people(catalog, run_id=run_id)
+
+
+def people_by_truth(catalog, asset_cast: dict[str, list[list[str]]]) -> dict[str, set[str]]:
+    """Which person ids each true identity got."""
+    found = roster(catalog)
+    shots = {r["shot_id"]: r for r in read(catalog, "shots").to_pylist()}
+    truth: dict[str, set[str]] = {}
+    for track, row in found.tracks.items():
+        shot = shots[row["shot_id"]]
+        who = asset_cast[row["asset_id"]][shot["shot_index"]][int(row["face_indexes"][0])]
+        truth.setdefault(who, set()).add(found.person_of[track])
+    return truth
+
+
+def test_tracks_become_people_and_a_new_run_adds_without_renumbering(settings: Settings) -> None:
+    catalog = open_catalog(settings)
+    cast = {"a": [["A"], ["A", "B"], ["B"]], "b": [["C", "A"], ["D"]]}
+    first = committed(catalog, "a", cast["a"], "r1")
+    assert first["tracks"] == 4 and first["new_people"] == 2
+    ids_before = {who: ids for who, ids in people_by_truth(catalog, {"a": cast["a"]}).items()}
+    assert all(len(ids) == 1 for ids in ids_before.values())
+
+    second = committed(catalog, "b", cast["b"], "r2", seed=1)
+    assert second["kept"] == 4 and second["joined"] == 1 and second["new_people"] == 2
+    ids_after = people_by_truth(catalog, cast)
+    assert all(len(ids) == 1 for ids in ids_after.values()), ids_after
+    assert ids_after["A"] == ids_before["A"] and ids_after["B"] == ids_before["B"]
+    assert len(set().union(*ids_after.values())) == 4
+    assert {p.person_id for p in list_people(catalog)} == set().union(*ids_after.values())
+
+
+def test_a_name_merge_split_and_opt_out_survive_a_rerun(settings: Settings) -> None:
+    catalog = open_catalog(settings)
+    cast = [["A"], ["A"], ["B"], ["C"]]
+    committed(catalog, "a", cast, "r1")
+    who = {w: next(iter(ids)) for w, ids in people_by_truth(catalog, {"a": cast}).items()}
+    name_person(catalog, who["A"], "  Jane   Doe ", curator="Ada")
+    merge_people(catalog, who["A"], who["B"], curator="Ada", note="same woman, other light")
+    detail = person_detail(catalog, who["A"])
+    assert detail.person.name == "Jane Doe" and detail.person.appearances == 3
+    assert person_detail(catalog, who["B"]).person.person_id == who["A"]  # a merged id leads on
+    split = split_person(catalog, who["A"], [detail.appearances[-1].track_id], curator="Ada")
+    exclude_person(catalog, who["C"], curator="Ada")
+
+    # A re-run with changed detector settings renumbers the shot's faces: every correction stands
+    tables = run_tables("a", cast, "r2", seed=3)
+    faces = tables["faces"].to_pylist()
+    for row in faces:
+        row["box"] = [v + 2.0 for v in row["box"]]
+    tables["faces"] = pa.Table.from_pylist(faces, schema=schema.FACES)
+    commit_tables(catalog, tables, STAGES, ["a"], run_id="r2")
+    refresh_people(catalog, run_id="r2")
+
+    jane = person_detail(catalog, who["A"])
+    assert jane.person.name == "Jane Doe" and jane.person.appearances == 2
+    assert [p.person_id for p in find_people(catalog, "jane doe")] == [who["A"]]
+    assert person_detail(catalog, split["new_person_id"]).person.appearances == 1
+    assert find_people(catalog, "Jane Doe")[0].merged == (who["B"],)
+    found = roster(catalog)
+    assert found.is_excluded(who["C"]) and not found.visible(who["C"])
+    assert all(who["C"] != p.person_id for p in list_people(catalog, include_excluded=False))
+    assert "Jane Doe" in {n for names in found.names_by_shot().values() for n in names}
+
+
+@pytest.mark.parametrize(
+    ("act", "error"),
+    [
+        (lambda c, p: name_person(c, "P999999", "Jane Doe", curator="Ada"), UnknownPersonError),
+        (lambda c, p: name_person(c, p, "", curator="Ada"), PeopleError),
+        (lambda c, p: name_person(c, p, "   ", curator="Ada"), PeopleError),
+        (lambda c, p: name_person(c, p, "J" * 10_000, curator="Ada"), PeopleError),
+        (lambda c, p: name_person(c, p, "Jane Doe", curator=""), PeopleError),
+        (lambda c, p: merge_people(c, p, p, curator="Ada"), PeopleError),
+        (lambda c, p: merge_people(c, p, "P999999", curator="Ada"), UnknownPersonError),
+        (lambda c, p: split_person(c, p, [], curator="Ada"), PeopleError),
+        (lambda c, p: split_person(c, p, ["not-a-track"], curator="Ada"), PeopleError),
+        (lambda c, p: split_person(c, p, [t for t in roster(c).members[p]], curator="Ada"), PeopleError),
+        (lambda c, p: exclude_person(c, "nobody", curator="Ada"), UnknownPersonError),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(settings: Settings, act, error) -> None:
+    catalog = open_catalog(settings)
+    committed(catalog, "a", [["A"], ["A"]], "r1")
+    (person,) = roster(catalog).people()
+    with pytest.raises(error) as raised:
+        act(catalog, person)
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 200
+    assert read(catalog, "people_corrections").num_rows == 0
+    assert MAX_NAME_CHARS < 10_000
