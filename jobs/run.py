@@ -24,6 +24,7 @@ from jobs.catalog_shots import CatalogShots, catalog_shots
 from jobs.commit import commit_tables
 from jobs.discover import discover
 from jobs.logs import run_context
+from jobs.people import refresh_people
 from jobs.plan import fingerprint_plan, plan_steps, stage_plan
 from jobs.ray_runtime import ensure_ray
 from jobs.rows import failed_assets
@@ -181,6 +182,11 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
             rows=sum(v.count for v in indexes),
             failures=0,
             seconds=clock.seconds["index"],
+        )
+        with clock("people"):
+            people = refresh_people(catalog, run_id=run_id)
+        _record_step(
+            state, run_id, "people", rows=people["tracks"], failures=0, seconds=clock.seconds["people"]
         )
 
     audit = _audit(spec, settings, state, run_id, clock) if staged and spec.audit is not None else None
