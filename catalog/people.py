@@ -72,6 +72,21 @@ CURATOR_RUN = "curator"
 """The `created_run_id` of a person a curator's split made."""
 
 
+PEOPLE_TRACK_COLUMNS = (
+    "track_id",
+    "shot_id",
+    "asset_id",
+    "start_s",
+    "end_s",
+    "box",
+    "keyframe_index",
+    "score",
+    "person_id",
+)
+"""What a reader that shows people (the search view) reads of `face_tracks`: all but descriptors."""
+PEOPLE_CORRECTION_COLUMNS = tuple(PEOPLE_CORRECTIONS.names)
+
+
 class PeopleError(ValueError):
     """A curator's action that cannot be kept as asked: the message says what to change."""
 
@@ -360,7 +375,7 @@ class Roster:
             vectors = [
                 np.asarray(self.tracks[t]["identity"], np.float32)
                 for t in tracks
-                if self.tracks[t]["identity"] is not None
+                if self.tracks[t].get("identity") is not None
             ]
             if vectors:
                 found[person] = centroid(vectors)

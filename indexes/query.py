@@ -37,6 +37,7 @@ from pydantic import Field
 from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.iceberg import open_catalog
+from catalog.people import normal_name
 from catalog.query import QueryError as CatalogQueryError
 from catalog.schema import CONCEPT_SPACE, EMBEDDING_SPACES, TEXT_SPACE, VISUAL_SPACE
 from catalog.settings import Settings
@@ -415,8 +416,17 @@ class QueryEngine:
         self._text_encoder()
 
     def by_text(
-        self, text: str, *, top: int = DEFAULT_TOP, filters: Filters | None = None, fold: bool = True
+        self,
+        text: str,
+        *,
+        top: int = DEFAULT_TOP,
+        filters: Filters | None = None,
+        fold: bool = True,
+        people: bool = False,
     ) -> Result:
+        """Shots described by the words. With `people` (a caller allowed a face search: the CLI, a
+        token holder), words that are exactly a curator's name of a person (case and spacing aside)
+        find that person's shots first, scored 1, before what the words' meaning finds."""
         check_top(top)
         query = text.strip()
         if not query:
@@ -428,7 +438,16 @@ class QueryEngine:
         state = self.state
         state.require(TEXT_SPACES)
         vector = self._text_encoder()([query])[0]
-        return self._answer(state, {s: vector for s in TEXT_SPACES}, top, filters, fold, query=query)
+        result = self._answer(state, {s: vector for s in TEXT_SPACES}, top, filters, fold, query=query)
+        named = state.view.people_rows.get(normal_name(query)) if people else None
+        if named is None or not len(named):
+            return result
+        allowed = state.view.mask(filters or Filters())
+        rows = [int(r) for r in named if allowed is None or allowed[r]]
+        first = state.hits([Candidate(r, 1.0) for r in rows])
+        ids = {h.shot_id for h in first}
+        rest = [h for h in result.hits if h.shot_id not in ids]
+        return Result([*first, *rest][:top], {**result.meta, "person_matches": len(first)})
 
     def by_image(
         self, image: np.ndarray, *, top: int = DEFAULT_TOP, filters: Filters | None = None, fold: bool = True

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.corrections import TAG_ADDED, Effective, effective
 from catalog.iceberg import read, table, visible
+from catalog.people import PEOPLE_CORRECTION_COLUMNS, PEOPLE_TRACK_COLUMNS, Roster, normal_name
 from catalog.versions import Version
 from indexes.filters import NOT_TAG_FILTER_KINDS, OBJECT_FILTER_KIND, Filters
 
@@ -51,6 +52,9 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "dup_groups": ("shot_id", "dup_group", "group_size"),
     "remasters": ("asset_id", "kind", "output_uri", "status"),
     "corrections": ("correction_id", "shot_id", "field", "value", "before", "curator", "at", "note"),
+    "face_tracks": PEOPLE_TRACK_COLUMNS,
+    "people": ("person_id", "kind"),
+    "people_corrections": PEOPLE_CORRECTION_COLUMNS,
 }
 """What is read of each table; the view is reloaded when any of their snapshots moves."""
 
@@ -99,6 +103,9 @@ class CatalogView:
     corrections: Effective
     machine_captions: Mapping[int, str | None]
     """row → the machine's caption, of the shots whose caption a curator corrected."""
+    people_rows: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """A curator's name of a person (`catalog.people.normal_name`) → the rows of the shots the person
+    appears in; opted-out people are not here (`catalog.people.Roster.visible`)."""
 
     @property
     def size(self) -> int:
@@ -209,6 +216,7 @@ class CatalogView:
             access_copies=access,
             corrections=corrections,
             machine_captions=machine_captions,
+            people_rows=_people_rows(tables, row_of),
         )
 
     def mask(self, filters: Filters) -> np.ndarray | None:
@@ -296,6 +304,16 @@ class CatalogView:
                 for r in self.corrections.history.get(shot, [])
             ],
         }
+
+
+def _people_rows(tables: Mapping[str, pa.Table], row_of: Mapping[str, int]) -> dict[str, np.ndarray]:
+    rows: dict[str, set[int]] = {}
+    found = Roster(tables["people"], tables["face_tracks"], tables["people_corrections"])
+    for shot, names in found.names_by_shot().items():
+        if shot in row_of:
+            for name in names:
+                rows.setdefault(normal_name(name), set()).add(row_of[shot])
+    return {name: np.asarray(sorted(found), np.int64) for name, found in rows.items()}
 
 
 def _read(catalog: SqlCatalog, name: str, columns: tuple[str, ...], snapshot_id: int | None) -> pa.Table:

@@ -20,6 +20,7 @@ from catalog.settings import Settings
 from exports.run import export_command
 from indexes.defaults import DEFAULT_TOP, DIVERSITY, DIVERSITY_HELP, FAIRNESS, FAIRNESS_HELP, MAX_TOP
 from jobs.cli_catalog import expire_command
+from jobs.cli_estimate import estimate_command
 from jobs.errors import SpecError
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def friendly(command: F) -> F:
 
 
 catalog_app.command("expire")(friendly(expire_command))
+app.command("estimate")(friendly(estimate_command))
 
 
 def _spec_for(target: str) -> JobSpec:
@@ -431,7 +433,7 @@ def search(
     where = _filters(filters)
     engine = QueryEngine(Settings())
     if text is not None:
-        result = engine.by_text(text, top=top, filters=where)
+        result = engine.by_text(text, top=top, filters=where, people=True)
     elif like is not None:
         result = engine.by_shot(like, top=top, filters=where)
     else:

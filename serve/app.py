@@ -40,14 +40,14 @@ from indexes.query_image import QueryImageError
 from indexes.recommend import DIVERSITY, FAIRNESS, for_you, more_like_this, record_events
 from indexes.search import UnknownShotError
 from serve import schemas
-from serve.auth import Access, check_binding
+from serve.auth import Access, Credentials, check_binding
 from serve.dashboard import dashboard_router
 from serve.dashboard.urls import RootPath
 from serve.errors import UnknownAssetError, add_error_handlers, error_response
 from serve.limits import LimitsMiddleware
 from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, ranged_file, stream
 from serve.metrics import Metrics, MetricsMiddleware
-from serve.people import people_router
+from serve.people import holds_token, people_router
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def create_app(
     add_middleware(app, metrics)
     # Open reads declare no credentials, so the OpenAPI document says what this deployment wants.
     reads = [] if access.open_reads else [Depends(access.read)]
-    add_search_routes(app, engine, reads)
+    add_search_routes(app, engine, reads, access)
     add_catalog_routes(app, engine, reads)
     add_media_routes(app, settings, engine, reads)
     add_event_routes(app, engine, [Depends(access.write)])
@@ -134,8 +134,11 @@ def add_middleware(app: FastAPI, metrics: Metrics) -> None:
     app.add_middleware(RootPath)
 
 
-def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]) -> None:
-    """Search by words, by a picture or a shot, and recommendations: all take the filters."""
+def add_search_routes(
+    app: FastAPI, engine: QueryEngine, reads: list[Dependency], access: Access | None = None
+) -> None:
+    """Search by words, by a picture or a shot, and recommendations: all take the filters. Words that
+    are a person's name find their shots only for a caller with the token (a face search)."""
     filter_docs = {"parameters": schemas.filter_parameters()}
 
     @app.get("/search", response_model=schemas.SearchResponse, dependencies=reads, openapi_extra=filter_docs)
@@ -150,11 +153,14 @@ def add_search_routes(app: FastAPI, engine: QueryEngine, reads: list[Dependency]
                 pattern=schemas.NOT_BLANK,
             ),
         ],
+        credentials: Credentials,
         top: Top = 10,
         fold: Fold = True,
     ) -> Any:
-        """Shots whose descriptions or pictures match the words (text and concept spaces, fused)."""
-        return _result(engine.by_text(q, top=top, filters=filters, fold=fold))
+        """Shots whose descriptions or pictures match the words (text and concept spaces, fused); with
+        the token, a person's name (as a curator gave it) finds that person's shots first."""
+        people = access is not None and holds_token(access, credentials)
+        return _result(engine.by_text(q, top=top, filters=filters, fold=fold, people=people))
 
     @app.post(
         "/search",
