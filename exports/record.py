@@ -25,9 +25,22 @@ from pyiceberg.expressions import In
 
 from catalog.corrections import CURATOR_TAG, NOT_TAGS, Effective, effective
 from catalog.iceberg import read
+from catalog.people import ClusterCorrections
 from catalog.schema import TABLES
+from catalog.voices import label_segments, voice_corrections
 
-EXPORT_TABLES = ("assets", "qc", "remasters", "shots", "captions", "tags", "transcripts", "corrections")
+EXPORT_TABLES = (
+    "assets",
+    "qc",
+    "remasters",
+    "shots",
+    "captions",
+    "tags",
+    "transcripts",
+    "corrections",
+    "speakers",
+    "voices",
+)
 """The tables an export reads."""
 
 SKIPPED_COLUMNS = {"keyframe_jpeg", "processed_at"}
@@ -125,7 +138,8 @@ def load_records(
         more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise UnknownAssetError(f"asset {unknown[0][:80]!r} is not in the catalog{more}")
     vectors = _embeddings(catalog, wanted) if embeddings else {}
-    return [_record(aid, by_asset, vectors) for aid in wanted]
+    heard = voice_corrections(catalog) if by_asset["speakers"] else None
+    return [_record(aid, by_asset, vectors, heard) for aid in wanted]
 
 
 def _embeddings(catalog: SqlCatalog, asset_ids: list[str]) -> dict[str, dict[str, Embedding]]:
@@ -173,11 +187,14 @@ def _record(
     aid: str,
     by_asset: dict[str, dict[str, list[dict[str, Any]]]],
     vectors: dict[str, dict[str, Embedding]],
+    heard: ClusterCorrections | None = None,
 ) -> AssetRecord:
     def of(name: str) -> list[dict[str, Any]]:
         return by_asset[name].get(aid, [])
 
     segments = sorted(of("transcripts"), key=lambda r: (_num(r.get("start_s")), r.get("segment_index") or 0))
+    if of("speakers"):  # who says each segment: its voice's name or id (catalog.voices)
+        segments = label_segments(segments, of("speakers"), of("voices"), heard)
     captions = {r["shot_id"]: r for r in of("captions")}
     tags: dict[str, list[dict[str, Any]]] = {}
     for tag in sorted(of("tags"), key=lambda t: (t["kind"], t.get("rank") or 0, -_num(t.get("score")))):

@@ -18,6 +18,7 @@ from catalog.schema import EMBEDDING_SPACES
 from catalog.settings import Settings
 from catalog.state import StateStore
 from catalog.storage import refused_in
+from catalog.voices import refresh_voices
 from indexes.build import build_index
 from indexes.duplicates import refresh_dup_groups
 from jobs.catalog_shots import CatalogShots, catalog_shots
@@ -188,6 +189,10 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         _record_step(
             state, run_id, "people", rows=people["tracks"], failures=0, seconds=clock.seconds["people"]
         )
+        if any(s.name == "diarize" for s in stages):  # the asset's speakers join the archive's voices
+            with clock("voices"):
+                voices = refresh_voices(catalog, run_id=run_id)
+            _record_step(state, run_id, "voices", rows=voices, failures=0, seconds=clock.seconds["voices"])
 
     audit = _audit(spec, settings, state, run_id, clock) if staged and spec.audit is not None else None
 
