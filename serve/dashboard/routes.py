@@ -32,6 +32,7 @@ from serve.dashboard import audits, explore, overview, runs
 from serve.dashboard.auth import Gate
 from serve.dashboard.data import DashboardData
 from serve.dashboard.formats import FILTERS
+from serve.dashboard.people import add_people_routes
 from serve.dashboard.static_files import StaticFiles
 from serve.dashboard.urls import PREFIX, prefix, safe_next, under_root
 from serve.errors import status_of
@@ -83,6 +84,7 @@ def dashboard_router(settings: Settings, engine: QueryEngine, access: Access) ->
     add_explore_routes(router, data, gate, pages)
     add_search_routes(router, data, gate, pages)
     add_audit_routes(router, data, gate, pages)
+    add_people_routes(router, data, gate, pages)
     add_media_routes(router, data, gate)
     add_static_routes(router, files)
     add_login_routes(router, gate, pages)
