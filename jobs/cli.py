@@ -21,6 +21,7 @@ from exports.run import export_command
 from indexes.defaults import DEFAULT_TOP, DIVERSITY, DIVERSITY_HELP, FAIRNESS, FAIRNESS_HELP, MAX_TOP
 from jobs.cli_catalog import expire_command
 from jobs.cli_estimate import estimate_command
+from jobs.cli_people import people_app
 from jobs.errors import SpecError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ app.add_typer(jobs_app, name="jobs")
 app.command("export")(export_command)
 catalog_app = typer.Typer(no_args_is_help=True, help="Look after the catalog: what it keeps, and how long.")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(people_app, name="people")
 
 out = Console()
 err = Console(stderr=True)
