@@ -40,22 +40,34 @@ def estimate_command(
         ),
     ] = str(DEFAULT_GPU_HOUR_PRICE),
     job: Annotated[str | None, typer.Option("--job", help="estimate from this job's runs")] = None,
+    spec: Annotated[
+        str | None,
+        typer.Option("--spec", help="a job spec whose stages and resources the estimate schedules"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document on standard output")] = False,
 ) -> None:
     """Predict wall time and cost per stage for an archive, from the figures this catalog's runs
     recorded (or, with none yet, from a calibration run on the bundled samples), and say what the
     prediction assumes."""
     from catalog.settings import Settings
-    from jobs.estimate import calibration_for, check_request, estimate
+    from jobs.estimate import calibration_for, check_request, estimate, with_spec
+    from jobs.spec import load_spec
 
     n_hours = _number("--hours", hours, float)
     n_cpus = int(_number("--cpus", cpus, int)) if cpus is not None else os.cpu_count() or 1
     n_gpus = int(_number("--gpus", gpus, int))
     prices = _number("--cpu-price", cpu_price, float), _number("--gpu-price", gpu_price, float)
     check_request(n_hours, n_cpus, n_gpus, *prices)  # before a calibration run, not after it
+    planned = load_spec(spec) if spec is not None else None
 
     def made() -> Estimate:
         calibration = calibration_for(Settings(), job=job)
+        if planned is not None:
+            calibration, unmeasured = with_spec(calibration, planned)
+            if unmeasured:
+                typer.echo(
+                    f"no figures for stages {', '.join(unmeasured)}: left out of the estimate", err=True
+                )
         return estimate(
             calibration, hours=n_hours, cpus=n_cpus, gpus=n_gpus, cpu_price=prices[0], gpu_price=prices[1]
         )
@@ -119,6 +131,13 @@ def show(result: Estimate, out: Console) -> None:
         f"steps {_hours(driver)} h",
         highlight=False,
     )
+    if len(cal.runs) == 1:
+        out.print(
+            "[yellow]one run measured:[/yellow] its fixed and per-hour parts cannot be told apart, so "
+            "the driver steps count all per hour and the estimate errs long; a second run of another "
+            "size sharpens it",
+            highlight=False,
+        )
     out.print(
         f"cost ${result.cost:,.2f} renting the cluster for the wall time "
         f"(${result.cpu_price:g}/CPU-h, ${result.gpu_price:g}/GPU-h); ${result.work_cost:,.2f} "

@@ -22,6 +22,7 @@ from jobs.errors import SpecError
 if TYPE_CHECKING:
     from actors.stage import Resources
     from catalog.state import RunRecord
+    from jobs.spec import JobSpec
 
 DEFAULT_CPU_HOUR_PRICE = 0.0446
 """US dollars per vCPU-hour: AWS EC2 c7i.large on demand in us-east-1 ($0.08925 an hour for
@@ -217,6 +218,31 @@ def _actors(work: StageWork, cpus: int, gpus: int) -> int:
     return max(1, min(work.max_actors, fit))
 
 
+def with_spec(calibration: Calibration, spec: JobSpec) -> tuple[Calibration, tuple[str, ...]]:
+    """The calibration scheduled as `spec` would schedule its stages (its resources, its stages),
+    and the stages the spec runs that no measured run did (left out of the estimate)."""
+    from jobs.plan import plan_steps
+
+    steps = {m.stage.name: step for step in plan_steps(spec.enabled()) for m in step.members}
+    pools = {step.name: step for step in steps.values()}
+    kept = []
+    for work in calibration.stages:
+        step = steps.get(work.name) or (pools.get(work.pool) if work.name not in registry_names() else None)
+        if step is None:
+            continue
+        res = step.resources
+        kept.append(replace(work, num_cpus=res.num_cpus, num_gpus=res.num_gpus, max_actors=res.max_actors))
+    measured = {w.name for w in calibration.stages}
+    unmeasured = tuple(name for name in steps if name not in measured)
+    return replace(calibration, stages=tuple(kept)), unmeasured
+
+
+def registry_names() -> set[str]:
+    from actors.stage import registry
+
+    return set(registry())
+
+
 # -- figures from recorded runs -----------------------------------------------------------------
 
 
@@ -409,7 +435,8 @@ def recorded_runs(settings: Settings, *, job: str | None = None, limit: int = RU
 
 def calibrate_on_samples(spec_stages: dict[str, Any] | None = None) -> Calibration:
     """Run the default pipeline (or these `stages:`) over the bundled sample clips in a throwaway
-    archive, and read its figures as an estimate reads any run's."""
+    archive, one clip a run (two sizes, so a run's fixed part is told from its per-hour part), and
+    read the runs' figures as an estimate reads any."""
     import shutil
 
     from jobs.run import run_job
@@ -417,19 +444,18 @@ def calibrate_on_samples(spec_stages: dict[str, Any] | None = None) -> Calibrati
     from jobs.spec import parse_spec
 
     with tempfile.TemporaryDirectory(prefix="archivist-calibration-") as root:
-        footage = os.path.join(root, "footage")
-        os.makedirs(footage)
-        for name in DEMO_FILES:
-            shutil.copy(sample_file(name), os.path.join(footage, name))
-        body: dict[str, Any] = {"name": "calibration", "source": {"uri": footage}}
-        if spec_stages is not None:
-            body["stages"] = spec_stages
         settings = Settings(home=os.path.join(root, "archive"))
-        run_job(parse_spec(body, origin="<calibration>"), settings=settings)
-        figures = recorded_runs(settings, job="calibration", limit=1)
-        return calibration_from_runs(
-            figures, source=f"a calibration run on the bundled samples ({', '.join(DEMO_FILES)})"
-        )
+        for name in DEMO_FILES:
+            footage = os.path.join(root, name.split(".")[0])
+            os.makedirs(footage)
+            shutil.copy(sample_file(name), os.path.join(footage, name))
+            body: dict[str, Any] = {"name": "calibration", "source": {"uri": footage}}
+            if spec_stages is not None:
+                body["stages"] = spec_stages
+            run_job(parse_spec(body, origin="<calibration>"), settings=settings)
+        figures = recorded_runs(settings, job="calibration", limit=len(DEMO_FILES))
+        samples = ", ".join(DEMO_FILES)
+        return calibration_from_runs(figures, source=f"calibration runs on the bundled samples ({samples})")
 
 
 def calibration_for(settings: Settings, *, job: str | None = None) -> Calibration:

@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from jobs.estimate import Calibration, EstimateError, StageWork, estimate, fit_line
+from jobs.estimate import Calibration, EstimateError, StageWork, estimate, fit_line, with_spec
+from jobs.spec import parse_spec
 
 
 def calibration(**changes: object) -> Calibration:
@@ -91,3 +92,25 @@ def test_bad_input_is_one_line_naming_the_option(home, args: list[str], option: 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {option}:"), result.stderr
     assert not home.exists()  # refused before any calibration run made an archive
+
+
+def test_a_spec_reschedules_the_measured_stages() -> None:
+    """`--spec`: the stages it runs, with its resources; what no run measured is named, not guessed."""
+    decode = StageWork("decode", "keyframes", "shot", 0.01, num_cpus=1.0, num_gpus=0.0, max_actors=2)
+    figures = calibration(stages=(*calibration().stages, decode))
+    spec = parse_spec(
+        {
+            "name": "big",
+            "source": {"uri": "/tmp"},
+            "stages": {
+                "keyframes": {"resources": {"max_actors": 8, "num_cpus": 2}, "ocr": {"enabled": False}}
+            },
+        }
+    )
+    rescheduled, unmeasured = with_spec(figures, spec)
+    stages = {s.name: s for s in rescheduled.stages}
+    assert set(stages) == {"segment", "decode"}  # ocr is off in the spec
+    assert (stages["decode"].max_actors, stages["decode"].num_cpus) == (8, 2.0)  # the group's resources
+    assert stages["segment"].max_actors == 2
+    assert "visual" in unmeasured and "segment" not in unmeasured
+    assert estimate(rescheduled, hours=1, cpus=32).stages[1].actors == 8
