@@ -33,8 +33,10 @@ DEFAULT_GPU_HOUR_PRICE = 0.526
 4 vCPUs included), the cheapest data-centre GPU a team is likely to rent. Override with
 `--gpu-price` or ARCHIVIST_PRICE_GPU_HOUR."""
 
-DRIVER_STEPS = ("discover", "fingerprint", "commit", "duplicates", "index", "audit")
-"""Steps the driver runs itself, one after another, before and after the stages' pipeline."""
+BUSY = " (busy)"
+"""A run's summary names each pipeline stage's busy seconds `<stage> (busy)`; every other step it
+records (discover, fingerprint, commit, indexes, people, audit…) the driver ran itself, one after
+another, before or after the pipeline."""
 RUNS_USED = 5
 """Recorded runs of the reference run's job and pipeline whose figures are pooled."""
 
@@ -49,6 +51,7 @@ ASSUMPTIONS = (
     "measured runs (a line fitted through runs of two or more sizes; with one run, taken as none)",
     "the driver's own steps (discover, fingerprint, commit, indexes) grow with hours of footage as in "
     "the measured runs (a line through runs of two or more sizes; from one run, all of it per hour)",
+    "a stage keeps the speed measured where it ran: moved to GPUs by a spec, no GPU speed-up is guessed",
     "busy seconds measured on an oversubscribed machine (more actors than cores) overstate an actor's "
     "work, so an estimate for a wider cluster errs long",
 )
@@ -211,8 +214,8 @@ def _actors(work: StageWork, cpus: int, gpus: int) -> int:
     if work.num_gpus > 0:
         if gpus == 0:
             raise EstimateError(
-                f"--gpus: stage {work.name} ran on GPUs in the measured runs "
-                f"({work.num_gpus:g} a worker); give the cluster's GPUs"
+                f"--gpus: stage {work.name} is scheduled on GPUs ({work.num_gpus:g} a worker); "
+                "give the cluster's GPUs"
             )
         fit = min(fit, math.floor(gpus / work.num_gpus + 1e-9))
     return max(1, min(work.max_actors, fit))
@@ -271,28 +274,26 @@ def calibration_from_runs(
     if hours <= 0:
         raise EstimateError(f"runs {', '.join(f.record.run_id for f in figures)} recorded no footage")
     stages: list[StageWork] = []
+    busy = set(reference.summary.get("seconds", {}))
+    in_pipeline = {s.step for s in reference.steps if s.step + BUSY in busy}
     for step in reference.steps:
-        if step.step in DRIVER_STEPS:
+        if step.step not in in_pipeline:
             continue
         pool, level, res = _pool_of(step.step, resources)
-        busy = [s.seconds for f in figures for s in f.record.steps if s.step == step.step]
+        spent = [s.seconds for f in figures for s in f.record.steps if s.step == step.step]
         units = hours if level == "hour" else max(shots, 1)
         stages.append(
             StageWork(
                 name=step.step,
                 pool=pool,
                 per=level,
-                seconds_per_unit=sum(busy) / units,
+                seconds_per_unit=sum(spent) / units,
                 num_cpus=res.num_cpus,
                 num_gpus=res.num_gpus,
                 max_actors=res.max_actors,
             )
         )
-    driver = {
-        step: _driver_line(figures, step)
-        for step in DRIVER_STEPS
-        if any(s.step == step for f in figures for s in f.record.steps)
-    }
+    driver = {s.step: _driver_line(figures, s.step) for s in reference.steps if s.step not in in_pipeline}
     calibration = Calibration(
         source=source,
         runs=tuple(f.record.run_id for f in figures),
