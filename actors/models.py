@@ -9,7 +9,9 @@ choice is made here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +20,39 @@ import torch
 
 if TYPE_CHECKING:
     import onnxruntime
+
+
+THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+"""Where OpenMP, MKL and OpenBLAS read their pool size when they load; CTranslate2 reads OpenMP's."""
+
+_thread_budget: int | None = None
+
+
+def set_thread_budget(threads: int) -> None:
+    """Hold this process's thread pools (torch, OpenCV, onnxruntime sessions opened from now on,
+    and the OpenMP/MKL/OpenBLAS pools of libraries loaded later) to `threads`.
+
+    Every library sizes its pool to every core of the machine by default; several actors on
+    one node, each with a pool per library, then fight over the same cores and spend their
+    time waiting for one another. A stage's actor is given its CPU share once, before its
+    models load, and every pool in it keeps to that share."""
+    global _thread_budget
+    if threads < 1:
+        raise ValueError(f"a thread budget is at least 1 thread, not {threads}")
+    _thread_budget = threads
+    for key in THREAD_ENVIRONMENT:
+        os.environ[key] = str(threads)
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable only before torch's first parallel work
+        torch.set_num_interop_threads(1)
+    import cv2
+
+    cv2.setNumThreads(threads)
+
+
+def thread_budget() -> int | None:
+    """The threads this process's pools keep to (`set_thread_budget`), None when not set."""
+    return _thread_budget
 
 
 class ModelLoadError(RuntimeError):
@@ -162,8 +197,10 @@ def onnx_session(
     ``source`` is a file path or serialized model bytes (for graphs patched
     in memory, e.g. made shape-dynamic). Runtime log noise about the graph is
     kept below errors: it would repeat once per worker and says nothing the
-    user can act on. ``threads`` caps onnxruntime's intra-op pool (default:
-    one thread per core), for an actor given a CPU share on a busy node.
+    user can act on. ``threads`` caps onnxruntime's intra-op pool (default: the
+    process's `thread_budget`, else one thread per core), for an actor given a CPU
+    share on a busy node; within a budget its threads sleep rather than spin while
+    waiting for work, so they leave the cores to the node's other actors.
     """
     try:
         import onnxruntime
@@ -172,8 +209,11 @@ def onnx_session(
     providers = onnx_providers(device)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    threads = threads or _thread_budget
     if threads:
         options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     where = "<in-memory graph>" if isinstance(source, bytes) else str(source)
     try:
         return onnxruntime.InferenceSession(

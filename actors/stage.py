@@ -45,6 +45,12 @@ class Resources(BaseModel):
     batch_size: int = Field(4, ge=1)
     spread: bool = Field(False, description="place the stage's actors on as many nodes as possible")
 
+    @property
+    def threads(self) -> int:
+        """Threads each of the stage's actors gives every library pool (torch, onnxruntime,
+        OpenCV, OpenMP): its whole CPUs, and one for a share of a CPU."""
+        return max(1, int(self.num_cpus))
+
     @field_validator("num_gpus")
     @classmethod
     def _whole_above_one(cls, value: float) -> float:
@@ -56,6 +62,22 @@ class Resources(BaseModel):
 RUNTIME: dict[str, Any] = {"affects_output": False}
 """`json_schema_extra` of a parameter that changes how a stage runs, not what it produces
 (a batch size, a thread count, the device), so changing it does not re-run the archive."""
+
+
+THREAD_PARAMS = ("threads", "cpu_threads")
+"""Names of the runtime parameters that size a library's thread pool; left unset (None or 0),
+they take the thread count of the actor the stage runs in (`with_threads`)."""
+
+
+def with_threads(params: StageParams, threads: int) -> StageParams:
+    """`params` with its unset thread parameters set to `threads`: a library that opens its own
+    sessions (rapidocr, CTranslate2) then keeps to the actor's share of the cores too."""
+    unset = {
+        name: threads
+        for name in THREAD_PARAMS
+        if name in type(params).model_fields and not getattr(params, name)
+    }
+    return params.model_copy(update=unset) if unset else params
 
 
 class StageParams(BaseModel):

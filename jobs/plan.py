@@ -8,9 +8,10 @@ fractional-GPU actors on a cluster. Every step of the plan is one
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +21,8 @@ from ray.data import ActorPoolStrategy
 
 from actors.fingerprint import Fingerprinter
 from actors.keyframes import KeyframeSuite
-from actors.stage import Resources, Stage, StageParams
+from actors.models import set_thread_budget
+from actors.stage import Resources, Stage, StageParams, with_threads
 from jobs.spec import EnabledStage
 
 BUSY_PREFIX = "_busy_s_"
@@ -36,6 +38,9 @@ class Step:
     members: tuple[EnabledStage, ...]
     resources: Resources
     fans_out: bool
+    threads: int | None = None
+    """Threads of every library pool in the step's actors (`Resources.threads` as declared,
+    kept when `fit_to_cpus` shrinks the CPUs Ray reserves); None leaves the libraries' defaults."""
 
 
 def plan_steps(enabled: list[EnabledStage]) -> list[Step]:
@@ -45,11 +50,47 @@ def plan_steps(enabled: list[EnabledStage]) -> list[Step]:
         group = entry.stage.group
         if group is not None and steps and steps[-1].name == group.name:
             last = steps[-1]
-            steps[-1] = Step(last.name, (*last.members, entry), last.resources, last.fans_out)
+            steps[-1] = replace(last, members=(*last.members, entry))
         else:
             name = group.name if group is not None else entry.stage.name
-            steps.append(Step(name, (entry,), entry.resources, entry.stage.fans_out))
+            resources = entry.resources
+            steps.append(Step(name, (entry,), resources, entry.stage.fans_out, resources.threads))
     return steps
+
+
+def plan_cpus(steps: list[Step]) -> float:
+    """The CPUs Ray must have for every actor of every step to run at once (each step's pool
+    at its largest)."""
+    return sum(s.resources.max_actors * s.resources.num_cpus for s in steps)
+
+
+def fit_to_cpus(steps: list[Step], cpus: float) -> list[Step]:
+    """The steps, their CPU requests scaled down together so that all their actors fit in
+    `cpus`, each keeping its thread count (at most `cpus` threads).
+
+    Each step holds at least one actor for the whole plan, so on a machine with fewer cores
+    than the plan's actors, a step whose actor cannot be placed would wait for CPUs that only
+    the steps waiting for its output hold. Shrinking the requests, not counting more CPUs
+    than there are, keeps Ray's count of CPUs the machine's, and every actor's pools a
+    thread per CPU it was declared: the busy step's actors are the ones that use the cores,
+    the others mostly wait for input."""
+    wanted = plan_cpus(steps)
+    cap = max(1, int(cpus))
+    threads = [replace(s, threads=min(s.threads or s.resources.threads, cap)) for s in steps]
+    if wanted <= cpus:
+        return threads
+    share = cpus / wanted
+    return [
+        replace(
+            s, resources=s.resources.model_copy(update={"num_cpus": _floor(s.resources.num_cpus * share)})
+        )
+        for s in threads
+    ]
+
+
+def _floor(cpus: float) -> float:
+    """Down to Ray's granularity of a resource (1/10000), so shares never sum above the whole."""
+    return max(math.floor(cpus * 10_000) / 10_000, 0.0001)
 
 
 class StageActor:
@@ -68,7 +109,11 @@ class StageActor:
         *,
         grouped: bool,
         fans_out: bool,
+        threads: int | None = None,
     ) -> None:
+        if threads is not None:  # before any model loads: its pools are sized as it starts
+            set_thread_budget(threads)
+            members = [(cls, with_threads(params, threads)) for cls, params in members]
         stages = {
             cls.name: cls(params, **{key: context[key] for key in cls.context if key in context})
             for cls, params in members
@@ -116,8 +161,14 @@ def _map(ds: ray.data.Dataset, fn: type, kwargs: dict[str, Any], resources: Reso
         compute=ActorPoolStrategy(min_size=resources.min_actors, max_size=resources.max_actors),
         num_cpus=resources.num_cpus,
         num_gpus=resources.num_gpus or None,
-        scheduling_strategy="SPREAD" if resources.spread else "DEFAULT",
+        **_placement(resources),
     )
+
+
+def _placement(resources: Resources) -> dict[str, Any]:
+    """Ray's placement of a step's actors: spread over the nodes when asked (otherwise Ray's
+    default, not passed, since a remote argument beyond the named ones is deprecated)."""
+    return {"scheduling_strategy": "SPREAD"} if resources.spread else {}
 
 
 def fingerprint_plan(files: list[dict[str, Any]], storage_options: dict[str, Any]) -> ray.data.Dataset:
@@ -133,16 +184,23 @@ def stage_plan(
     context: dict[str, Any],
     *,
     shots_from_catalog: tuple[type, dict[str, Any]] | None = None,
+    cpus: float | None = None,
 ) -> ray.data.Dataset:
     """The steps over the assets, one asset per block so actors share the work. A run whose
     shot stages have no segment step before them reads its shots from the catalog
-    (`shots_from_catalog`: the fan-out step's class and arguments) after the asset steps."""
+    (`shots_from_catalog`: the fan-out step's class and arguments) after the asset steps.
+    With `cpus` (a local Ray's), the steps' requests are fitted to them (`fit_to_cpus`)."""
     rows = [{**asset, ASSET_ROWS: 1} for asset in assets]
     ds: ray.data.Dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), MAX_BLOCKS)))
+    reader = Resources(batch_size=1)
+    if cpus is not None:
+        fitted = fit_to_cpus([*steps, *([_reader_step(reader)] if shots_from_catalog else [])], cpus)
+        steps = fitted[: len(steps)]
+        reader = fitted[-1].resources if shots_from_catalog else reader
     for step in steps:
         if shots_from_catalog is not None and step.members[0].stage.level == "shot":
             fan_out, kwargs = shots_from_catalog
-            ds = _map(ds, fan_out, kwargs, Resources(batch_size=1))
+            ds = _map(ds, fan_out, kwargs, reader)
             shots_from_catalog = None
         members = [(e.stage, e.params) for e in step.members]
         kwargs = {
@@ -150,9 +208,15 @@ def stage_plan(
             "context": context,
             "grouped": step.members[0].stage.group is not None,
             "fans_out": step.fans_out,
+            "threads": step.threads,
         }
         ds = _map(ds, _named(step), kwargs, step.resources)
     return ds
+
+
+def _reader_step(resources: Resources) -> Step:
+    """The step that reads a run's shots from the catalog, as a step to fit with the others."""
+    return Step("catalog shots", (), resources, True, None)
 
 
 def _named(step: Step) -> type:

@@ -27,7 +27,8 @@ from jobs.discover import discover
 from jobs.logs import run_context
 from jobs.people import refresh_people
 from jobs.plan import fingerprint_plan, plan_steps, stage_plan
-from jobs.ray_runtime import ensure_ray
+from jobs.progress import RunProgress
+from jobs.ray_runtime import ensure_ray, local_cpus
 from jobs.rows import failed_assets
 from jobs.spec import JobSpec
 from jobs.spool import OUTCOMES, AssetAssembler, Spooler, discard, read_spooled
@@ -151,7 +152,7 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         with clock("start ray"):
             ensure_ray(settings)
         with clock("process"):
-            _process(_plan(todo, enabled, settings, catalog, source_options), spooler)
+            _process(_plan(todo, enabled, settings, catalog, source_options), spooler, len(todo))
         per_asset = {s.name for s in stages if s.level == "asset" and not s.fans_out}
         for part, seconds in spooler.busy.items():
             failures = {"segment": spooler.failed, "remaster": spooler.outputs_failed}.get(part, 0)
@@ -288,21 +289,24 @@ def _plan(
     if not any(s.fans_out for s in stages) and any(s.level == "shot" for s in stages):
         shots = catalog_shots(catalog, [a["asset_id"] for a in todo])
         from_catalog = (CatalogShots, {"shots": shots, "storage_options": settings.storage_options()})
-    return stage_plan(todo, plan_steps(enabled), context, shots_from_catalog=from_catalog)
+    return stage_plan(todo, plan_steps(enabled), context, shots_from_catalog=from_catalog, cpus=local_cpus())
 
 
-def _process(ds: Any, spooler: Spooler) -> None:
+def _process(ds: Any, spooler: Spooler, assets: int) -> None:
     """Stream the plan's output into the spool, asset by asset as each completes. An asset whose
     write the archive's storage refused (a keyframe on a full disk) fails the run with that
     refusal, which names the object, and is left for the next run (`catalog.storage.refused_in`)."""
     assembler = AssetAssembler()
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        kept = batch.drop_columns([c for c in ("keyframe_jpeg",) if c in batch.column_names])
-        for asset_rows in assembler.add(kept):
-            refused = next(filter(None, map(refused_in, _errors(asset_rows))), None)
-            if refused is not None:
-                raise refused
-            spooler.add(asset_rows)
+    with RunProgress(assets) as progress:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            kept = batch.drop_columns([c for c in ("keyframe_jpeg",) if c in batch.column_names])
+            progress.rows(kept)
+            for asset_rows in assembler.add(kept):
+                refused = next(filter(None, map(refused_in, _errors(asset_rows))), None)
+                if refused is not None:
+                    raise refused
+                spooler.add(asset_rows)
+                progress.asset_done()
     spooler.flush()
     if assembler.incomplete():
         raise RuntimeError(f"the plan lost rows of assets {assembler.incomplete()}")

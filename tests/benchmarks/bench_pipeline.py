@@ -1,13 +1,17 @@
 """Understanding throughput: the whole pipeline on Ray against the same stages called one
-after another in one process.
+after another in one process, and the Ray run on one core against the same run on two.
 
 Both paths run the same stage classes with the same parameters (speech, segment, the
 keyframe models in one suite, text) over the same synthetic footage; the figure is
-keyframes (shots) per second of wall time, and the Ray pipeline's speed-up. On this
-2-core machine the pipeline can overlap decoding, the keyframe models and the text
-stage, which is where its gain comes from.
+keyframes per second of wall time, and the Ray pipeline's speed-up. Each measurement is
+its own process, one after another: a local Ray counts the cores its process may use, so
+the one-core run is the same run under `taskset -c 0` (and so a Ray of one CPU). The
+sequential loop keeps every library's default threads (all cores); the Ray actors keep
+to their stages' `num_cpus`. The machine is shared: `--repeat` runs the set again and
+the spread is printed.
 
-    python tests/benchmarks/bench_pipeline.py [--clips 8] [--json]
+    python tests/benchmarks/bench_pipeline.py [--clips 12] [--repeat 1] [--no-scaling] [--json]
+    python tests/benchmarks/bench_pipeline.py --clips 60        # the issue's figure
 """
 
 from __future__ import annotations
@@ -15,35 +19,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import write_clip  # noqa: E402
-
-from catalog.settings import Settings  # noqa: E402
-from jobs.plan import ASSET_ROWS, StageActor, plan_steps  # noqa: E402
-from jobs.run import run_job  # noqa: E402
-from jobs.spec import default_spec  # noqa: E402
-
 
 def footage(folder: Path, clips: int) -> Path:
+    from conftest import write_clip
+
     folder.mkdir(parents=True)
     for i in range(clips):
         write_clip(folder / f"tape{i:02d}.mp4", seconds=4, size=(480, 270), cuts=3, seed=200 + i)
     return folder
 
 
-def sequential(source: Path, home: Path) -> tuple[float, int]:
+def sequential(source: Path, home: Path) -> dict[str, float]:
     """The same stages, built once, called one after another per asset in this process."""
     import hashlib
+
+    import pyarrow as pa
+
+    from catalog.settings import Settings
+    from jobs.plan import ASSET_ROWS, StageActor, plan_steps
+    from jobs.spec import default_spec
 
     settings = Settings(home=str(home))
     spec = default_spec(str(source))
@@ -58,53 +64,100 @@ def sequential(source: Path, home: Path) -> tuple[float, int]:
         )
         for step in plan_steps(spec.enabled())
     ]
-    shots = 0
+    keyframes = 0
     for path in sorted(source.glob("*.mp4")):
         data = path.read_bytes()
-        batch = pa.Table.from_pylist([{"asset_id": hashlib.sha256(data).hexdigest(), "uri": str(path),
-                                       "size_bytes": len(data), ASSET_ROWS: 1}])
+        row = {"asset_id": hashlib.sha256(data).hexdigest(), "uri": str(path), "size_bytes": len(data)}
+        batch = pa.Table.from_pylist([{**row, ASSET_ROWS: 1}])
         for stage in stages:
             batch = stage(batch)
-        shots += sum(1 for s in batch["shot_id"].to_pylist() if s)
-    return time.perf_counter() - started, shots
+        keyframes += sum(1 for s in batch["shot_id"].to_pylist() if s)
+    return {"seconds": time.perf_counter() - started, "keyframes": keyframes}
 
 
-def on_ray(source: Path, home: Path) -> tuple[float, int, float]:
+def on_ray(source: Path, home: Path) -> dict[str, float]:
+    """One run of the default job on a local Ray of this process's cores."""
+    from jobs.ray_runtime import machine_cores
+    from jobs.run import run_job
+    from jobs.spec import default_spec
+
     os.environ["ARCHIVIST_HOME"] = str(home)
     started = time.perf_counter()
     summary = run_job(default_spec(str(source)))
-    wall = time.perf_counter() - started
-    return summary["seconds"]["process"], summary["shots"], wall
+    return {
+        "seconds": summary["seconds"]["process"],
+        "keyframes": summary["shots"],
+        "whole_run_s": time.perf_counter() - started,
+        "cores": machine_cores(),
+    }
+
+
+def measure(kind: str, source: Path, home: Path, cores: str | None = None) -> dict[str, float]:
+    """One measurement in a fresh process (`cores`: a taskset CPU list to run it on)."""
+    shutil.rmtree(home, ignore_errors=True)
+    command = [sys.executable, __file__, "--one", kind, "--source", str(source), "--home", str(home)]
+    if cores is not None:
+        command = ["taskset", "-c", cores, *command]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{kind} run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--repeat", type=int, default=1, help="run the set this many times")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the one-core Ray run")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", choices=["sequential", "ray"], help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        figures = (sequential if args.one == "sequential" else on_ray)(args.source, args.home)
+        print(json.dumps(figures))
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         source = footage(Path(tmp) / "tapes", args.clips)
-        seq_seconds, seq_shots = sequential(source, Path(tmp) / "seq")
-        ray_seconds, ray_shots, ray_wall = on_ray(source, Path(tmp) / "ray")
-    figures = {
-        "clips": args.clips,
-        "keyframes": ray_shots,
-        "sequential_s": round(seq_seconds, 2),
-        "sequential_keyframes_per_s": round(seq_shots / seq_seconds, 3),
-        "ray_describe_s": round(ray_seconds, 2),
-        "ray_keyframes_per_s": round(ray_shots / ray_seconds, 3),
-        "ray_whole_run_s": round(ray_wall, 2),
-        "speedup": round(seq_seconds / ray_seconds, 2),
-    }
-    assert seq_shots == ray_shots, (seq_shots, ray_shots)
+        for _ in range(args.repeat):
+            seq = measure("sequential", source, Path(tmp) / "seq")
+            ray = measure("ray", source, Path(tmp) / "ray")
+            assert seq["keyframes"] == ray["keyframes"], (seq, ray)
+            figures = {
+                "sequential_s": seq["seconds"],
+                "ray_s": ray["seconds"],
+                "speedup": seq["seconds"] / ray["seconds"],
+                "keyframes": ray["keyframes"],
+            }
+            if not args.no_scaling and len(cores) > 1:
+                one = measure("ray", source, Path(tmp) / "ray1", cores=str(cores[0]))
+                assert one["cores"] == 1, one
+                figures |= {"ray_1_core_s": one["seconds"], "scaling": one["seconds"] / ray["seconds"]}
+            rounds.append(figures)
+            print(_line(figures), file=sys.stderr, flush=True)
+    summary = {"clips": args.clips, "cores": len(cores), "rounds": rounds}
+    for key in rounds[0]:
+        values = [r[key] for r in rounds]
+        summary[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
     if args.json:
-        print(json.dumps(figures, indent=2))
+        print(json.dumps(summary, indent=2))
         return
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    print("(Ray: the plan from first asset in to last row out; both sides include loading the models;"
-          " Ray's own start-up is not counted)")
+    print(f"{args.clips} clips, {rounds[0]['keyframes']} keyframes, {len(cores)} cores, {args.repeat} rounds")
+    for key in ("sequential_s", "ray_s", "speedup", "ray_1_core_s", "scaling"):
+        if key in summary:
+            s = summary[key]
+            print(f"{key:<14} median {s['median']:8.2f}   min {s['min']:8.2f}   max {s['max']:8.2f}")
+    print(
+        "(Ray: the plan from first asset in to last row out, its actors' model loading included;"
+        " sequential: model loading included; scaling: the Ray run on 1 core over the same on all)"
+    )
+
+
+def _line(figures: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items())
 
 
 if __name__ == "__main__":
