@@ -366,7 +366,7 @@ class Roster:
         return [_appearance(r) for r in rows]
 
     def centroids(self) -> dict[str, np.ndarray]:
-        """Per person with appearances, the unit mean of its tracks' descriptors (after the curators'
+        """Per person with appearances, the mean of its tracks' descriptors (after the curators'
         merges and splits: a new track joins the person a curator made)."""
         from catalog.people_clusters import centroid
 

@@ -426,7 +426,7 @@ FACE_TRACKS = pa.schema(
         pa.field("box", pa.list_(pa.float32())),  # its best observation's box, keyframe pixels
         pa.field("keyframe_index", pa.int32()),  # the keyframe of that box
         pa.field("score", pa.float32()),  # the detector's best score for it
-        pa.field("identity", pa.list_(pa.float32(), IDENTITY_DIM)),  # unit mean of its descriptors
+        pa.field("identity", pa.list_(pa.float32(), IDENTITY_DIM)),  # mean of its descriptors
         pa.field("person_id", pa.string(), nullable=False),  # the machine's cluster
         pa.field("run_id", pa.string()),
     ]
@@ -435,7 +435,7 @@ PEOPLE = pa.schema(
     [
         pa.field("person_id", pa.string(), nullable=False),  # 'P000001', …: given once, never reused
         pa.field("kind", pa.string(), nullable=False),  # 'person' (a voice cluster: 'voice')
-        pa.field("centroid", pa.list_(pa.float32(), IDENTITY_DIM)),  # unit mean of its tracks
+        pa.field("centroid", pa.list_(pa.float32(), IDENTITY_DIM)),  # mean of its tracks' descriptors
         pa.field("track_count", pa.int32()),
         pa.field("created_run_id", pa.string()),  # the run (or 'curator' split) that made it
         pa.field("created_at", pa.timestamp("us", tz="UTC")),
