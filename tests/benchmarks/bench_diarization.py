@@ -38,8 +38,9 @@ for path in (REPO, REPO / "tests"):
 
 from dialogue_helpers import Turn, Voice, dialogue, have_espeak, write_wav  # noqa: E402
 
-from actors.diarize import DiarizeParams, Diarizer  # noqa: E402
+from actors.diarize import Diarization, DiarizeParams, Diarizer  # noqa: E402
 from actors.transcribe import Transcriber, audio_windows  # noqa: E402
+from catalog.voices import assign_voices  # noqa: E402
 
 STEP_S = 0.01
 
@@ -161,15 +162,49 @@ def der(
     }
 
 
+def _speakers_by_truth(
+    asset: str, found: Diarization, truth: list[Turn]
+) -> list[tuple[str, str, list[float]]]:
+    """Each found speaker of an asset with the true voice it overlaps most."""
+    out = []
+    for speaker, centroid in found.centroids.items():
+        spans = [(s, e) for n, s, e in found.turns if n == speaker]
+        overlap: dict[str, float] = {}
+        for t in truth:
+            for s, e in spans:
+                overlap[t.speaker] = overlap.get(t.speaker, 0.0) + max(
+                    0.0, min(e, t.end_s) - max(s, t.start_s)
+                )
+        out.append((f"{asset}/{speaker}", max(overlap, key=lambda v: overlap[v]), centroid.tolist()))
+    return out
+
+
+def _voice_pairs(speakers: list[tuple[str, str, list[float]]]) -> tuple[float, float, int]:
+    """Pairwise precision and recall of catalog.voices' grouping of these speakers, against the
+    true voice of each, and how many voices it found."""
+    rows = [{"asset_id": key, "speaker": "S", "embedding": vector} for key, _, vector in speakers]
+    assigned = {r["asset_id"]: r["voice_id"] for r in assign_voices(rows, [])}
+    same_true = same_found = both = 0
+    for i, (a, true_a, _) in enumerate(speakers):
+        for b, true_b, _ in speakers[i + 1 :]:
+            found_same = assigned[a] == assigned[b]
+            same_true += true_a == true_b
+            same_found += found_same
+            both += found_same and true_a == true_b
+    return both / max(same_found, 1), both / max(same_true, 1), len(set(assigned.values()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=("tuning", "measured", "both"), default="both")
-    parser.add_argument("--threshold", type=float, default=None, help="override the stage's default")
+    parser.add_argument(
+        "--param", action="append", default=[], help="a diarize parameter to override, NAME=VALUE (tuning)"
+    )
     args = parser.parse_args()
     if not have_espeak():
         raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng): it speaks the dialogue")
     chosen = {"tuning": tuning_set(), "measured": measured_set(), "both": tuning_set() + measured_set()}
-    params = DiarizeParams() if args.threshold is None else DiarizeParams(threshold=args.threshold)
+    params = DiarizeParams(**dict(p.split("=", 1) for p in args.param))
     transcriber = Transcriber(cpu_threads=2)
     diarizer = Diarizer(params)
     print(f"diarize: {diarizer.model_name}, threshold {params.threshold}, hop {params.hop_s} s")
@@ -178,6 +213,7 @@ def main() -> None:
         f"{'miss':>6} {'fa':>6} {'conf':>6} {'diar s':>7}"
     )
     totals: dict[str, list[float]] = {}
+    heard: dict[str, list[tuple[str, str, list[float]]]] = {}  # per set: (asset, true voice, embedding)
     with tempfile.TemporaryDirectory() as tmp:
         for name, lines, seed in chosen[args.set]:
             audio, truth = dialogue(lines, seed=seed)
@@ -189,6 +225,7 @@ def main() -> None:
             scored, raw = der(truth, found.turns), der(truth, found.turns, collar_s=0.0)
             speech = sum(t.end_s - t.start_s for t in truth)
             group = name.split("-")[0]
+            heard.setdefault(group, []).extend(_speakers_by_truth(name, found, truth))
             totals.setdefault(group, []).extend([scored["der"] * speech, raw["der"] * speech, speech])
             print(
                 f"{name:<24} {len(audio) / 16000:7.1f} {len({t.speaker for t in truth}):5d} "
@@ -201,6 +238,13 @@ def main() -> None:
         print(
             f"{group}: DER {weighted[0] / weighted[2]:.1%} (0.25 s collar), {weighted[1] / weighted[2]:.1%} "
             f"(no collar), over {weighted[2]:.0f} s of reference speech"
+        )
+    for group, speakers in heard.items():
+        precision, recall, voices = _voice_pairs(speakers)
+        print(
+            f"{group}: voices across its dialogues: {len(speakers)} speakers into {voices} voices "
+            f"({len({v for _, v, _ in speakers})} true), pairwise precision {precision:.2f}, "
+            f"recall {recall:.2f}"
         )
 
 
