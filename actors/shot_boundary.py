@@ -55,10 +55,15 @@ class ShotBoundaries:
     count: int
     seg: Any  # the stage: threshold, min_shot_frames, detect_gradual
     window: int
+    horizon: int
     lags: list[int]
     thumb_size: tuple[int, int]
     shots: list[Any]
     gradual: Gradual | None
+    scorer: Any  # actors.transnet.TransNetScorer, when TransNetV2 runs
+    learned_seen: int  # frames whose TransNetV2 probability has been looked at
+    learned_run: tuple[int, float] | None  # first frame and peak of an open run above threshold
+    gradual_windows: list[tuple[int, int]]  # frames of each gradual transition the tests found
 
     def place(self, c: int, transition: str) -> None:
         raise NotImplementedError
@@ -182,8 +187,52 @@ class ShotBoundaries:
     def place_gradual(self, g: Gradual) -> None:
         # A boundary already inside the transition's window is this transition, found by the
         # cut test on its steepest step (the windows admit no step that is a cut on its own).
+        # kept while a late TransNetV2 answer may still meet them: bounded, as the run's memory is
+        self.gradual_windows = [w for w in self.gradual_windows if w[1] >= self.count - self.horizon]
+        self.gradual_windows.append(g.window)
         for shot in self.shots[1:]:
             if g.window[0] < shot.start <= g.window[1]:
                 shot.transition = "gradual"
                 return
         self.place(g.centre, "gradual")
+
+    # ---- TransNetV2, alone or fused -----------------------------------------------------------
+
+    def take_learned(self, final: bool = False) -> None:
+        """Turn the TransNetV2 probabilities that arrived into transitions (runs of frames above
+        ``transnet_threshold``); ``final``: the video has ended, close an open run."""
+        probabilities = self.scorer.probabilities
+        threshold = self.seg.transnet_threshold
+        for i in range(self.learned_seen, len(probabilities)):
+            p = probabilities[i]
+            run = self.learned_run
+            if p > threshold:
+                self.learned_run = (i, p) if run is None else (run[0], max(run[1], p))
+            elif run is not None:
+                self.learned_run = None
+                self.place_learned(run[0], i - 1)
+        self.learned_seen = len(probabilities)
+        if final and self.learned_run is not None:
+            first, self.learned_run = self.learned_run[0], None
+            self.place_learned(first, self.learned_seen - 1)
+
+    def place_learned(self, first: int, last: int) -> None:
+        """A transition TransNetV2 found over frames ``first``..``last``.
+
+        It marks a cut on the old shot's last frame (a run of one or two frames) and a dissolve
+        or fade over the frames it mixes, so the new shot starts after a short run and half-way
+        through a long one. Fused, a boundary archivist's tests already placed inside or next to
+        the run is the same transition and stands as it is; the network's boundary is added where
+        there is none (the tests miss subtle dissolves and cuts between similar pictures, the
+        network misses fades through long blacks and cuts its training never showed it).
+        """
+        gradual = last - first >= 2
+        at = (first + last + 1) // 2 if gradual else last + 1
+        if self.seg.detector == "fused":
+            lo, hi = first - 2, last + 3
+            if any(lo <= shot.start <= hi for shot in self.shots[1:]):
+                return
+            # a fade the tests found over its whole length, the network only at its steep end
+            if any(a - 2 <= last and first <= b + 2 for a, b in self.gradual_windows):
+                return
+        self.place(at, "gradual" if gradual else "cut")
