@@ -15,7 +15,7 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from pyiceberg.expressions import In
 
 from catalog.corrections import CURATOR_TAG, NOT_TAGS, Effective, effective
 from catalog.iceberg import read
-from catalog.people import ClusterCorrections
+from catalog.people import ClusterCorrections, roster
 from catalog.schema import TABLES
 from catalog.voices import label_segments, voice_corrections
 
@@ -75,6 +75,9 @@ class ShotRecord:
     content hash: the formats that carry vectors key their files on them themselves."""
     correction: dict[str, Any] | None = None
     """The curator's correction whose caption `caption` holds (who, when); None: the machine's."""
+    people: list[str] = field(default_factory=list)
+    """The names curators gave the people seen in the shot (`catalog.people`): a person never named
+    is not here, nor a person opted out (`Roster.visible`)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class AssetRecord:
             "asset": self.asset,
             "qc": self.qc,
             "remasters": self.remasters,
-            "shots": [[s.shot, s.caption, s.tags, s.transcript, s.correction] for s in self.shots],
+            "shots": [[s.shot, s.caption, s.tags, s.transcript, s.correction, s.people] for s in self.shots],
             "transcript": self.transcript,
         }
         text = json.dumps(_without_skipped(document), sort_keys=True, default=str)
@@ -139,7 +142,13 @@ def load_records(
         raise UnknownAssetError(f"asset {unknown[0][:80]!r} is not in the catalog{more}")
     vectors = _embeddings(catalog, wanted) if embeddings else {}
     heard = voice_corrections(catalog) if by_asset["speakers"] else None
-    return [_record(aid, by_asset, vectors, heard) for aid in wanted]
+    named = roster(catalog).names_by_shot()
+    return [_with_people(_record(aid, by_asset, vectors, heard), named) for aid in wanted]
+
+
+def _with_people(record: AssetRecord, named: dict[str, list[str]]) -> AssetRecord:
+    shots = [replace(s, people=named.get(str(s.shot["shot_id"]), [])) for s in record.shots]
+    return replace(record, shots=shots)
 
 
 def _embeddings(catalog: SqlCatalog, asset_ids: list[str]) -> dict[str, dict[str, Embedding]]:
@@ -281,7 +290,12 @@ def subjects(record: AssetRecord) -> list[tuple[str, str]]:
         for t in s.tags
         if t.get("kind") != "text"
     }
+    found |= {(name, PERSON_SUBJECT) for s in record.shots for name in s.people}
     return sorted(found)
+
+
+PERSON_SUBJECT = "person named by a curator"
+"""What a subject that is a person's name is (`subjects`): the only way a name reaches an export."""
 
 
 def tag_note(tag: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from actors.stage import registry
 from catalog import schema
 from catalog.iceberg import open_catalog, read
 from catalog.settings import Settings
+from exports import ebucore, pbcore
+from exports.record import PERSON_SUBJECT, load_records, subjects
 from indexes.query import QueryEngine
 from jobs.commit import commit_tables
 from jobs.people import refresh_people
@@ -126,8 +128,16 @@ def test_a_name_finds_the_persons_shots_and_an_opt_out_hides_them(archive, clien
     assert crop_from.status_code == 200 and crop_from.headers["content-type"] == "image/jpeg"
     assert [h["action"] for h in detail["history"]] == ["name"]
 
+    reel_c = asset_id(SAMPLE[6].asset)
+    (record,) = load_records(open_catalog(archive[0]), [reel_c])
+    assert ("Jane Doe", PERSON_SUBJECT) in subjects(record)
+    assert "Jane Doe" in pbcore.to_bytes(record).decode() and "Jane Doe" in ebucore.to_bytes(record).decode()
+
     out = client.post(f"/people/{jane}/exclude", json={"curator": "Ada"}, headers=AUTH)
     assert out.status_code == 201
+    (record,) = load_records(open_catalog(archive[0]), [reel_c])
+    assert all(s.people == [] for s in record.shots)  # an opted-out person's name reaches no export
+    assert "Jane Doe" not in pbcore.to_bytes(record).decode() + ebucore.to_bytes(record).decode()
     assert set(searched(client, "Jane Doe", **AUTH)[:3]) != hers
     assert client.get(f"/people/{jane}/shots", headers=AUTH).json() == {
         "person_id": jane,
