@@ -323,7 +323,7 @@ def history_line(row: Mapping[str, Any], person_id: str) -> dict[str, Any]:
 
 def face_crop(data: DashboardData, track_id: str) -> bytes:
     """A JPEG of one appearance's face, cut from its keyframe around the detector's box with a
-    margin, squared and scaled to `CROP_PX` (MediaNotFoundError for an unknown track, an
+    margin, squared and scaled to `CROP_PX` either way (MediaNotFoundError for an unknown track, an
     opted-out person's, or a keyframe the catalog no longer has)."""
     found = current_roster(data)
     track = found.tracks.get(track_id)
@@ -342,7 +342,7 @@ def face_crop(data: DashboardData, track_id: str) -> bytes:
     except FileNotFoundError:
         raise MediaNotFoundError("the catalog names a keyframe that is missing from the warehouse") from None
     face = picture.crop(square_around(track["box"], picture.size))
-    face.thumbnail((CROP_PX, CROP_PX), Image.Resampling.LANCZOS)
+    face = face.resize((CROP_PX, CROP_PX), Image.Resampling.LANCZOS)  # small keyframes' faces too
     out = io.BytesIO()
     face.save(out, "JPEG", quality=85)
     return out.getvalue()

@@ -27,12 +27,12 @@ from indexes.query_image import QueryImageError
 from indexes.recommend import UnknownUserError, for_you, more_like_this
 from indexes.search import UnknownShotError
 from indexes.store import IndexMissingError
-from serve.auth import Access
+from serve.auth import Access, Credentials
 from serve.dashboard import audits, explore, overview, runs
 from serve.dashboard.auth import Gate
 from serve.dashboard.data import DashboardData
 from serve.dashboard.formats import FILTERS
-from serve.dashboard.people import add_people_routes
+from serve.dashboard.people import PeopleGate, add_people_routes
 from serve.dashboard.static_files import StaticFiles
 from serve.dashboard.urls import PREFIX, prefix, safe_next, under_root
 from serve.errors import status_of
@@ -195,10 +195,15 @@ def add_search_routes(router: APIRouter, data: DashboardData, gate: Gate, pages:
         return pages.render(request, "search.html", {**context, "hits": hits, "meta": result.meta})
 
     @router.get(f"{PREFIX}/search", dependencies=page)
-    def search(request: Request, q: str = "", like: str = "", user: str = "") -> Response:
+    def search(
+        request: Request, credentials: Credentials, q: str = "", like: str = "", user: str = ""
+    ) -> Response:
         q, like, user = q.strip(), like.strip(), user.strip()
         if q:
-            return search_page(request, lambda: engine.by_text(q, top=RESULTS), {"q": q, "mode": "text"})
+            people = PeopleGate(gate).allowed(request, credentials)  # a person's name: a face search
+            return search_page(
+                request, lambda: engine.by_text(q, top=RESULTS, people=people), {"q": q, "mode": "text"}
+            )
         if like:
             context = {"like": like, "mode": "like"}
             return search_page(request, lambda: more_like_this(engine, like, top=RESULTS), context)
