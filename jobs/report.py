@@ -119,16 +119,17 @@ def remasters_table(outputs: list[dict[str, Any]], console: Console) -> None:
     """Where each output went (its manifest sits beside it) and what restoration changed."""
     table = Table(title="remastered outputs (manifest: <output>.manifest.json beside each)")
     for column in ("kind", "output", "size", "noise", "sharpness", "flicker"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "output")
+    room = _path_room(console, 50)
     for row in outputs:
         if row["status"] != "ok":
-            table.add_row("failed", row["source_uri"], "", row["error"] or "", "", "")
+            table.add_row("failed", _path(row["source_uri"], room), "", row["error"] or "", "", "")
             continue
         change = [
             f"{_cell(row[f'{m}_before'])}→{_cell(row[f'{m}_after'])}"
             for m in ("noise", "sharpness", "flicker")
         ]
-        table.add_row(row["kind"], row["output_uri"], f"{row['width']}×{row['height']}", *change)
+        table.add_row(row["kind"], _path(row["output_uri"], room), f"{row['width']}×{row['height']}", *change)
     console.print(table)
 
 
@@ -214,8 +215,22 @@ def _asset_errors(console: Console, title: str, what: str, items: list[dict[str,
     if not items:
         return
     table = Table(title=title)
-    table.add_column("uri", overflow="fold")
+    table.add_column("uri", no_wrap=True)
     table.add_column(what, overflow="fold")
+    room = _path_room(console, 40)
     for item in items:
-        table.add_row(item["uri"], item["error"] or "")
+        table.add_row(_path(item["uri"], room), item["error"] or "")
     console.print(table)
+
+
+def _path_room(console: Console, share: int) -> int:
+    """Characters a path column gets: `share` percent of the console's width, at least 24."""
+    return max(24, console.width * share // 100)
+
+
+def _path(path: str, room: int) -> str:
+    """A path or URI in `room` characters, on one line: its end (the file's name, the folders
+    nearest it) kept, its start elided, rather than the whole folded a letter per line."""
+    if len(path) <= room:
+        return path
+    return "…" + path[-(room - 1) :]
