@@ -26,7 +26,7 @@ from catalog.people import (
 )
 from catalog.settings import Settings
 from jobs.commit import commit_tables
-from jobs.people import refresh_people
+from jobs.people import refresh_people, shot_tracks
 
 STAGES = [registry()[name] for name in ("segment", "faces")]
 RNG = np.random.default_rng(7)
@@ -162,3 +162,28 @@ def test_bad_input_is_refused_and_changes_nothing(settings: Settings, act, error
     assert "\n" not in str(raised.value) and len(str(raised.value)) < 200
     assert read(catalog, "people_corrections").num_rows == 0
     assert MAX_NAME_CHARS < 10_000
+
+
+def test_a_shots_faces_on_its_keyframes_link_into_one_track_per_appearance() -> None:
+    """A long take's keyframes: two people side by side, walking right; the second leaves after
+    keyframe 1; on keyframe 2 a look-alike of the first appears across the frame (too far to be her)."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for keyframe, cast in enumerate([["A", "B"], ["A", "B"], ["A", "A"]]):
+        for i, who in enumerate(cast):
+            x = 400.0 if keyframe == 2 and i == 1 else 20.0 + 100 * i + 15 * keyframe
+            rows.append(
+                {
+                    "shot_id": "s",
+                    "asset_id": "a",
+                    "keyframe_index": keyframe,
+                    "face_index": i,
+                    "box": [x, 20.0, x + 60, 90.0],
+                    "score": 0.9 - 0.1 * i,
+                    "identity": seen(who, rng),
+                }
+            )
+    (tracks,) = shot_tracks(pa.Table.from_pylist(rows)).values()
+    observed = sorted([(o.keyframe_index, o.face_index) for o in t.observations] for t in tracks)
+    assert observed == [[(0, 0), (1, 0), (2, 0)], [(0, 1), (1, 1)], [(2, 1)]]
+    assert all(t.identity is not None and t.identity.shape == (128,) for t in tracks)
