@@ -72,7 +72,7 @@ def sequential(source: Path, home: Path) -> dict[str, float]:
         for stage in stages:
             batch = stage(batch)
         keyframes += sum(1 for s in batch["shot_id"].to_pylist() if s)
-    return {"seconds": time.perf_counter() - started, "keyframes": keyframes}
+    return {"seconds": time.perf_counter() - started, "keyframes": keyframes, "cpu_s": _cpu_seconds()}
 
 
 def on_ray(source: Path, home: Path) -> dict[str, float]:
@@ -84,12 +84,29 @@ def on_ray(source: Path, home: Path) -> dict[str, float]:
     os.environ["ARCHIVIST_HOME"] = str(home)
     started = time.perf_counter()
     summary = run_job(default_spec(str(source)))
+    whole = time.perf_counter() - started
+    import ray
+
+    ray.shutdown()  # its processes end and are reaped, so their CPU time is counted
     return {
         "seconds": summary["seconds"]["process"],
         "keyframes": summary["shots"],
-        "whole_run_s": time.perf_counter() - started,
+        "whole_run_s": whole,
         "cores": machine_cores(),
+        "cpu_s": _cpu_seconds(),
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds this process and its ended children spent: on a shared machine, the cost of
+    a run that wall time, which depends on everyone else's load, does not show."""
+    import resource
+
+    spent = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        spent += usage.ru_utime + usage.ru_stime
+    return spent
 
 
 def measure(kind: str, source: Path, home: Path, cores: str | None = None) -> dict[str, float]:
@@ -123,6 +140,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = footage(Path(tmp) / "tapes", args.clips)
         for _ in range(args.repeat):
+            load = os.getloadavg()[0]
             seq = measure("sequential", source, Path(tmp) / "seq")
             ray = measure("ray", source, Path(tmp) / "ray")
             assert seq["keyframes"] == ray["keyframes"], (seq, ray)
@@ -130,6 +148,9 @@ def main() -> None:
                 "sequential_s": seq["seconds"],
                 "ray_s": ray["seconds"],
                 "speedup": seq["seconds"] / ray["seconds"],
+                "sequential_cpu_s": seq["cpu_s"],
+                "ray_cpu_s": ray["cpu_s"],
+                "load_before": load,
                 "keyframes": ray["keyframes"],
             }
             if not args.no_scaling and len(cores) > 1:
@@ -146,13 +167,16 @@ def main() -> None:
         print(json.dumps(summary, indent=2))
         return
     print(f"{args.clips} clips, {rounds[0]['keyframes']} keyframes, {len(cores)} cores, {args.repeat} rounds")
-    for key in ("sequential_s", "ray_s", "speedup", "ray_1_core_s", "scaling"):
+    keys = ("sequential_s", "ray_s", "speedup", "ray_1_core_s", "scaling", "sequential_cpu_s", "ray_cpu_s")
+    for key in (*keys, "load_before"):
         if key in summary:
             s = summary[key]
             print(f"{key:<14} median {s['median']:8.2f}   min {s['min']:8.2f}   max {s['max']:8.2f}")
     print(
         "(Ray: the plan from first asset in to last row out, its actors' model loading included;"
-        " sequential: model loading included; scaling: the Ray run on 1 core over the same on all)"
+        " sequential: model loading included; scaling: the Ray run on 1 core over the same on all;"
+        " cpu_s: CPU seconds of every process of the measurement, Ray's own start-up included;"
+        " load_before: the machine's 1-minute load average as the round began)"
     )
 
 
