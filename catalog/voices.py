@@ -179,6 +179,37 @@ def label_segments(
     return labelled
 
 
+def list_voices(catalog: SqlCatalog) -> list[dict[str, Any]]:
+    """Every voice as a curator sees it (merged-away ids folded into the voice they joined): its
+    id, name (None unless a curator gave one), whether it is opted out, its speakers, assets and
+    seconds of speech, most heard first."""
+    fixes = voice_corrections(catalog)
+    seconds = {
+        (r["asset_id"], r["speaker"]): r["seconds"] or 0.0
+        for r in read(catalog, "speakers", columns=("asset_id", "speaker", "seconds")).to_pylist()
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for row in read(catalog, "voices", columns=("asset_id", "speaker", "voice_id")).to_pylist():
+        root = fixes.root(row["voice_id"])
+        named = fixes.names.get(root)
+        voice = found.setdefault(
+            root,
+            {
+                "voice_id": root,
+                "name": str(named["value"]) if named else None,
+                "excluded": bool(fixes.excluded.get(root)),
+                "speakers": 0,
+                "assets": set(),
+                "seconds": 0.0,
+            },
+        )
+        voice["speakers"] += 1
+        voice["assets"].add(row["asset_id"])
+        voice["seconds"] += seconds.get((row["asset_id"], row["speaker"]), 0.0)
+    listed = [{**v, "assets": len(v["assets"]), "seconds": round(v["seconds"], 1)} for v in found.values()]
+    return sorted(listed, key=lambda v: (-v["seconds"], v["voice_id"]))
+
+
 def name_voice(
     catalog: SqlCatalog, voice: str, name: str, *, curator: str, note: str | None = None
 ) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from indexes.defaults import DEFAULT_TOP, DIVERSITY, DIVERSITY_HELP, FAIRNESS, F
 from jobs.cli_catalog import expire_command
 from jobs.cli_estimate import estimate_command
 from jobs.cli_people import people_app
+from jobs.cli_voices import voices_app
 from jobs.errors import SpecError
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ app.command("export")(export_command)
 catalog_app = typer.Typer(no_args_is_help=True, help="Look after the catalog: what it keeps, and how long.")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(people_app, name="people")
+app.add_typer(voices_app, name="voices")
 
 out = Console()
 err = Console(stderr=True)

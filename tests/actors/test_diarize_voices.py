@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import webvtt
 from dialogue_helpers import Voice, dialogue, have_espeak, write_wav
+from typer.testing import CliRunner
 
 from actors.diarize import AssetDiarize, DiarizeParams
 from catalog.iceberg import open_catalog, read, replace_assets
@@ -18,6 +20,7 @@ from catalog.schema import ASSETS, SPEAKERS, TRANSCRIPTS
 from catalog.voices import UnknownVoiceError, VoicesError, label_segments, name_voice, refresh_voices
 from exports import webvtt as vtt
 from exports.record import load_records
+from jobs.cli import app
 
 pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng speaks the test dialogue")
 
@@ -129,3 +132,19 @@ def test_naming_a_voice_refuses_bad_input_and_writes_nothing(settings, tmp_path:
 
 def _rows(catalog):
     return read(catalog, "voices").to_pylist()
+
+
+def test_the_cli_lists_voices_and_names_one_or_says_why_not(settings, diarizer) -> None:
+    catalog = open_catalog(settings)
+    speakers, _ = diarizer("cli", (HIGH, LOW), 1)
+    _commit(catalog, "speakers", speakers, ["cli"])
+    refresh_voices(catalog, run_id="r1")
+    runner = CliRunner()
+    named = runner.invoke(app, ["voices", "name", "V000002", "Jane Doe", "--curator", "ann"])
+    assert named.exit_code == 0 and "V000002 is named 'Jane Doe'" in named.output
+    listed = json.loads(runner.invoke(app, ["voices", "list", "--json"]).output)
+    assert {v["voice_id"]: v["name"] for v in listed} == {"V000001": None, "V000002": "Jane Doe"}
+    assert all(v["speakers"] == 1 and v["assets"] == 1 and v["seconds"] > 3 for v in listed)
+    refused = runner.invoke(app, ["voices", "name", "V000009", "Jane Doe", "--curator", "ann"])
+    assert refused.exit_code == 2 and "no voice 'V000009' in the catalog" in refused.output
+    assert read(catalog, "people_corrections").num_rows == 1
