@@ -23,6 +23,7 @@ The modules, one job each:
 | --- | --- |
 | `data` | reads of the catalog (`catalog.iceberg`) and run state (`StateStore`), kept per snapshot |
 | `overview`, `runs`, `explore`, `audits` | what each page shows, as a template's context |
+| `people` | the People page: its context, routes, face crops and its own login (the token even on loopback) |
 | `charts` | the Plotly figures |
 | `auth` | who may see the pages: the login and its cookie |
 | `routes` | the FastAPI router: templates rendered, media and static files served |

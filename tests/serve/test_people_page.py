@@ -451,3 +451,23 @@ def test_the_people_page_in_chromium_and_a_name_typed_there_found_by_search(
 
 def shots_of(settings: Settings, person_id: str) -> list[str]:
     return roster(open_catalog(settings)).shots_of(person_id)
+
+
+def test_behind_a_proxy_the_login_and_the_faces_follow_its_path(archive) -> None:
+    settings, ids = archive
+    engine = QueryEngine(settings, encode_text=FakeText(), embed_image=fake_image("car"))
+    client = TestClient(create_app(settings, engine=engine), root_path="/archive")
+    answer = client.get("/dashboard/people", follow_redirects=False)
+    assert (
+        answer.headers["location"] == "/archive/dashboard/people/login?next=%2Farchive%2Fdashboard%2Fpeople"
+    )
+    login = client.post(
+        "/dashboard/people/login",
+        data={"token": TOKEN, "next": "/archive/dashboard/people"},
+        follow_redirects=False,
+    )
+    assert login.headers["location"] == "/archive/dashboard/people"
+    bearer = {"authorization": f"Bearer {TOKEN}"}  # (the cookie's path is the proxy's: /archive/…)
+    page = client.get("/dashboard/people/P000001", headers=bearer).text
+    assert f'src="/archive/dashboard/media/faces/{ids[0][:12]}-0"' in page
+    assert 'action="/archive/dashboard/people/P000001/name"' in page
