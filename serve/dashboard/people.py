@@ -34,10 +34,8 @@ import fsspec
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from PIL import Image
-from pyiceberg.catalog.sql import SqlCatalog
 from starlette.exceptions import HTTPException
 
-from catalog.iceberg import table
 from catalog.people import (
     EXCLUDE,
     INCLUDE,
@@ -132,14 +130,12 @@ def crop_url(track_id: str) -> str:
 
 
 def current_roster(data: DashboardData) -> Roster:
-    """The people as every reader sees them, read again only when one of their tables moved."""
-    key = tuple(_snapshot_id(data.catalog, name) for name in PEOPLE_TABLES)
+    """The people as every reader sees them, read again only when the engine's view saw one of
+    their tables move (it looks every few seconds, and at once after a write here), so a page
+    of sixty faces reads them once, not sixty times."""
+    snapshots = data.engine.state.view.snapshots
+    key = tuple(snapshots.get(name, (None, 0))[0] for name in PEOPLE_TABLES)
     return data.memo.get("people_roster", key, lambda: roster(data.catalog))
-
-
-def _snapshot_id(catalog: SqlCatalog, name: str) -> int | None:
-    snapshot = table(catalog, name).current_snapshot()
-    return snapshot.snapshot_id if snapshot else None
 
 
 @dataclass(frozen=True)
