@@ -33,6 +33,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.iceberg import append, read, replace_all
 from catalog.people import (
+    EXCLUDE,
+    INCLUDE,
     MAX_CURATOR_CHARS,
     MAX_NAME_CHARS,
     NAME,
@@ -215,26 +217,41 @@ def name_voice(
 ) -> dict[str, Any]:
     """Name a voice (a `people_corrections` row of kind `voice`, with the name before it);
     VoicesError for an empty or over-long name or curator, UnknownVoiceError for an unknown id."""
-    tidy, who = " ".join(name.split()), " ".join(curator.split())
+    tidy = " ".join(name.split())
     if not tidy or len(tidy) > MAX_NAME_CHARS:
         raise VoicesError(f"a voice's name is 1 to {MAX_NAME_CHARS} characters, not {len(tidy)}")
+    return _keep(catalog, voice, NAME, tidy, curator, note)
+
+
+def exclude_voice(
+    catalog: SqlCatalog, voice: str, *, curator: str, excluded: bool = True, note: str | None = None
+) -> dict[str, Any]:
+    """Opt a voice out (or, `excluded=False`, back in): its lines carry no name or id in any
+    transcript or export from then on. Errors as `name_voice`'s."""
+    return _keep(catalog, voice, EXCLUDE if excluded else INCLUDE, None, curator, note)
+
+
+def _keep(
+    catalog: SqlCatalog, voice: str, action: str, value: str | None, curator: str, note: str | None
+) -> dict[str, Any]:
+    """Append one curator's row about a known voice (its root, after merges), with the value before."""
+    who = " ".join(curator.split())
     if not who or len(who) > MAX_CURATOR_CHARS:
-        raise VoicesError(
-            f"say who is naming the voice: the curator's name is 1 to {MAX_CURATOR_CHARS} characters"
-        )
+        raise VoicesError(f"say who is acting: the curator's name is 1 to {MAX_CURATOR_CHARS} characters")
     known = set(read(catalog, "voices", columns=("voice_id",)).column("voice_id").to_pylist())
     fixes = voice_corrections(catalog)
     if voice not in known and voice not in fixes.merged_into:
         raise UnknownVoiceError(f"no voice {voice[:40]!r} in the catalog")
     root = fixes.root(voice)
-    before = fixes.names.get(root)
+    named = fixes.names.get(root)
+    before = ("excluded" if fixes.excluded.get(root) else "included") if action != NAME else None
     row = {
         "correction_id": uuid.uuid4().hex,
         "kind": VOICE,
         "cluster_id": root,
-        "action": NAME,
-        "value": tidy,
-        "before": str(before["value"]) if before else None,
+        "action": action,
+        "value": value,
+        "before": before if action != NAME else (str(named["value"]) if named else None),
         "curator": who,
         "at": dt.datetime.now(dt.UTC),
         "note": note,

@@ -16,7 +16,9 @@ from rich.table import Table
 
 from jobs.cli_people import EXIT_USAGE, AsJson, Curator, Note, _catalog, _curator
 
-voices_app = typer.Typer(no_args_is_help=True, help="Voices across the archive: list them, or name one.")
+voices_app = typer.Typer(
+    no_args_is_help=True, help="Voices across the archive: list them, name one, or opt one out."
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -64,3 +66,25 @@ def name_command(
         print(json.dumps(row, default=str))
     else:
         out.print(f"{row['cluster_id']} is named {row['value']!r}", highlight=False)
+
+
+@voices_app.command("exclude")
+def exclude_command(
+    voice_id: Annotated[str, typer.Argument(help="the voice, e.g. V000001")],
+    undo: Annotated[bool, typer.Option("--undo", help="take the opt-out back")] = False,
+    curator: Curator = None,
+    note: Note = None,
+    as_json: AsJson = False,
+) -> None:
+    """Opt a voice out: its lines carry no name or id in transcripts and exports."""
+    from catalog.voices import UnknownVoiceError, VoicesError, exclude_voice
+
+    try:
+        row = exclude_voice(_catalog(), voice_id, curator=_curator(curator), excluded=not undo, note=note)
+    except (VoicesError, UnknownVoiceError) as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json:
+        print(json.dumps(row, default=str))
+    else:
+        out.print(f"{row['cluster_id']} is {'opted back in' if undo else 'opted out'}", highlight=False)

@@ -136,7 +136,7 @@ def _rows(catalog):
 
 def test_the_cli_lists_voices_and_names_one_or_says_why_not(settings, diarizer) -> None:
     catalog = open_catalog(settings)
-    speakers, _ = diarizer("cli", (HIGH, LOW), 1)
+    speakers, transcript = diarizer("cli", (HIGH, LOW), 1)
     _commit(catalog, "speakers", speakers, ["cli"])
     refresh_voices(catalog, run_id="r1")
     runner = CliRunner()
@@ -148,3 +148,9 @@ def test_the_cli_lists_voices_and_names_one_or_says_why_not(settings, diarizer) 
     refused = runner.invoke(app, ["voices", "name", "V000009", "Jane Doe", "--curator", "ann"])
     assert refused.exit_code == 2 and "no voice 'V000009' in the catalog" in refused.output
     assert read(catalog, "people_corrections").num_rows == 1
+    assert runner.invoke(app, ["voices", "exclude", "V000002", "--curator", "ann"]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["voices", "list", "--json"]).output)
+    assert [v["voice_id"] for v in listed if v["excluded"]] == ["V000002"]
+    fixes = fold_corrections(read(catalog, "people_corrections"), VOICE)
+    labelled = label_segments(transcript, read(catalog, "speakers").to_pylist(), _rows(catalog), fixes)
+    assert {s["speaker"] for s in labelled} == {"V000001", None}  # the opted-out voice's lines: no label
