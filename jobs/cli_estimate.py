@@ -47,7 +47,7 @@ def estimate_command(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document on standard output")] = False,
 ) -> None:
     """Predict wall time and cost per stage for an archive, from the figures this catalog's runs
-    recorded (or, with none yet, from a calibration run on the bundled samples), and say what the
+    recorded (or, with none yet, from calibration runs on the bundled samples), and say what the
     prediction assumes."""
     from catalog.settings import Settings
     from jobs.estimate import calibration_for, check_request, estimate, with_spec
