@@ -29,6 +29,7 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 import fsspec
 from fastapi import APIRouter, Depends, Form, Request
@@ -113,8 +114,6 @@ class PeopleGate:
 
 
 def login_url(target: str) -> str:
-    from urllib.parse import urlencode
-
     return f"{prefix()}/people/login?{urlencode({'next': target})}"
 
 
@@ -157,8 +156,6 @@ class PeopleQuery:
         )
 
     def params(self, **changes: Any) -> str:
-        from urllib.parse import urlencode
-
         values = {**self.__dict__, **changes}
         pairs = [("q", values["words"])] if values["words"] else []
         pairs += [("show", values["shown"])] if values["shown"] != "all" else []
