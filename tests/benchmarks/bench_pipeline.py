@@ -37,7 +37,13 @@ def footage(folder: Path, clips: int) -> Path:
 
     folder.mkdir(parents=True)
     for i in range(clips):
-        write_clip(folder / f"tape{i:02d}.mp4", seconds=4, size=(480, 270), cuts=3, seed=200 + i)
+        write_clip(
+            folder / f"tape{i:02d}.mp4",
+            seconds=4,
+            size=(480, 270),
+            cuts=3,
+            seed=200 + i,
+        )
     return folder
 
 
@@ -54,7 +60,10 @@ def sequential(source: Path, home: Path) -> dict[str, float]:
     settings = Settings(home=str(home))
     spec = default_spec(str(source))
     started = time.perf_counter()  # model loading counts here as it does in the Ray actors
-    context = {"keyframe_root": settings.location("keyframes"), "masters_root": settings.location("masters")}
+    context = {
+        "keyframe_root": settings.location("keyframes"),
+        "masters_root": settings.location("masters"),
+    }
     stages = [
         StageActor(
             [(e.stage, e.params) for e in step.members],
@@ -67,12 +76,20 @@ def sequential(source: Path, home: Path) -> dict[str, float]:
     keyframes = 0
     for path in sorted(source.glob("*.mp4")):
         data = path.read_bytes()
-        row = {"asset_id": hashlib.sha256(data).hexdigest(), "uri": str(path), "size_bytes": len(data)}
+        row = {
+            "asset_id": hashlib.sha256(data).hexdigest(),
+            "uri": str(path),
+            "size_bytes": len(data),
+        }
         batch = pa.Table.from_pylist([{**row, ASSET_ROWS: 1}])
         for stage in stages:
             batch = stage(batch)
         keyframes += sum(1 for s in batch["shot_id"].to_pylist() if s)
-    return {"seconds": time.perf_counter() - started, "keyframes": keyframes, "cpu_s": _cpu_seconds()}
+    return {
+        "seconds": time.perf_counter() - started,
+        "keyframes": keyframes,
+        "cpu_s": _cpu_seconds(),
+    }
 
 
 def on_ray(source: Path, home: Path) -> dict[str, float]:
@@ -85,34 +102,59 @@ def on_ray(source: Path, home: Path) -> dict[str, float]:
     started = time.perf_counter()
     summary = run_job(default_spec(str(source)))
     whole = time.perf_counter() - started
-    import ray
-
-    ray.shutdown()  # its processes end and are reaped, so their CPU time is counted
     return {
         "seconds": summary["seconds"]["process"],
         "keyframes": summary["shots"],
         "whole_run_s": whole,
         "cores": machine_cores(),
-        "cpu_s": _cpu_seconds(),
+        "cpu_s": _cpu_seconds() + _descendants_cpu_seconds(),  # Ray's processes, still running
     }
 
 
 def _cpu_seconds() -> float:
-    """CPU seconds this process and its ended children spent: on a shared machine, the cost of
-    a run that wall time, which depends on everyone else's load, does not show."""
+    """CPU seconds this process spent: on a shared machine, the cost of a run that wall time,
+    which depends on everyone else's load, does not show."""
     import resource
 
-    spent = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        spent += usage.ru_utime + usage.ru_stime
-    return spent
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _descendants_cpu_seconds() -> float:
+    """CPU seconds of every live process below this one (a local Ray's raylet, GCS and workers),
+    read from /proc before Ray shuts down. Actors that already ended are not counted."""
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        spent[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - mine
+        mine |= frontier
+    return sum(spent[pid] for pid in mine)
 
 
 def measure(kind: str, source: Path, home: Path, cores: str | None = None) -> dict[str, float]:
     """One measurement in a fresh process (`cores`: a taskset CPU list to run it on)."""
     shutil.rmtree(home, ignore_errors=True)
-    command = [sys.executable, __file__, "--one", kind, "--source", str(source), "--home", str(home)]
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        kind,
+        "--source",
+        str(source),
+        "--home",
+        str(home),
+    ]
     if cores is not None:
         command = ["taskset", "-c", cores, *command]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -156,18 +198,33 @@ def main() -> None:
             if not args.no_scaling and len(cores) > 1:
                 one = measure("ray", source, Path(tmp) / "ray1", cores=str(cores[0]))
                 assert one["cores"] == 1, one
-                figures |= {"ray_1_core_s": one["seconds"], "scaling": one["seconds"] / ray["seconds"]}
+                figures |= {
+                    "ray_1_core_s": one["seconds"],
+                    "scaling": one["seconds"] / ray["seconds"],
+                }
             rounds.append(figures)
             print(_line(figures), file=sys.stderr, flush=True)
     summary = {"clips": args.clips, "cores": len(cores), "rounds": rounds}
     for key in rounds[0]:
         values = [r[key] for r in rounds]
-        summary[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        summary[key] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+        }
     if args.json:
         print(json.dumps(summary, indent=2))
         return
     print(f"{args.clips} clips, {rounds[0]['keyframes']} keyframes, {len(cores)} cores, {args.repeat} rounds")
-    keys = ("sequential_s", "ray_s", "speedup", "ray_1_core_s", "scaling", "sequential_cpu_s", "ray_cpu_s")
+    keys = (
+        "sequential_s",
+        "ray_s",
+        "speedup",
+        "ray_1_core_s",
+        "scaling",
+        "sequential_cpu_s",
+        "ray_cpu_s",
+    )
     for key in (*keys, "load_before"):
         if key in summary:
             s = summary[key]
@@ -175,7 +232,7 @@ def main() -> None:
     print(
         "(Ray: the plan from first asset in to last row out, its actors' model loading included;"
         " sequential: model loading included; scaling: the Ray run on 1 core over the same on all;"
-        " cpu_s: CPU seconds of every process of the measurement, Ray's own start-up included;"
+        " cpu_s: CPU seconds of the measurement's processes, Ray's live ones and start-up included;"
         " load_before: the machine's 1-minute load average as the round began)"
     )
 
