@@ -37,13 +37,7 @@ def footage(folder: Path, clips: int) -> Path:
 
     folder.mkdir(parents=True)
     for i in range(clips):
-        write_clip(
-            folder / f"tape{i:02d}.mp4",
-            seconds=4,
-            size=(480, 270),
-            cuts=3,
-            seed=200 + i,
-        )
+        write_clip(folder / f"tape{i:02d}.mp4", seconds=4, size=(480, 270), cuts=3, seed=200 + i)
     return folder
 
 
@@ -60,10 +54,7 @@ def sequential(source: Path, home: Path) -> dict[str, float]:
     settings = Settings(home=str(home))
     spec = default_spec(str(source))
     started = time.perf_counter()  # model loading counts here as it does in the Ray actors
-    context = {
-        "keyframe_root": settings.location("keyframes"),
-        "masters_root": settings.location("masters"),
-    }
+    context = {"keyframe_root": settings.location("keyframes"), "masters_root": settings.location("masters")}
     stages = [
         StageActor(
             [(e.stage, e.params) for e in step.members],
@@ -76,20 +67,12 @@ def sequential(source: Path, home: Path) -> dict[str, float]:
     keyframes = 0
     for path in sorted(source.glob("*.mp4")):
         data = path.read_bytes()
-        row = {
-            "asset_id": hashlib.sha256(data).hexdigest(),
-            "uri": str(path),
-            "size_bytes": len(data),
-        }
+        row = {"asset_id": hashlib.sha256(data).hexdigest(), "uri": str(path), "size_bytes": len(data)}
         batch = pa.Table.from_pylist([{**row, ASSET_ROWS: 1}])
         for stage in stages:
             batch = stage(batch)
         keyframes += sum(1 for s in batch["shot_id"].to_pylist() if s)
-    return {
-        "seconds": time.perf_counter() - started,
-        "keyframes": keyframes,
-        "cpu_s": _cpu_seconds(),
-    }
+    return {"seconds": time.perf_counter() - started, "keyframes": keyframes, "cpu_s": _cpu_seconds()}
 
 
 def on_ray(source: Path, home: Path) -> dict[str, float]:
@@ -135,7 +118,8 @@ def _descendants_cpu_seconds() -> float:
             continue
         parents[int(entry.name)] = int(fields[1])
         spent[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    mine, frontier = set(), {os.getpid()}
+    mine: set[int] = set()
+    frontier = {os.getpid()}
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - mine
         mine |= frontier
@@ -145,16 +129,7 @@ def _descendants_cpu_seconds() -> float:
 def measure(kind: str, source: Path, home: Path, cores: str | None = None) -> dict[str, float]:
     """One measurement in a fresh process (`cores`: a taskset CPU list to run it on)."""
     shutil.rmtree(home, ignore_errors=True)
-    command = [
-        sys.executable,
-        __file__,
-        "--one",
-        kind,
-        "--source",
-        str(source),
-        "--home",
-        str(home),
-    ]
+    command = [sys.executable, __file__, "--one", kind, "--source", str(source), "--home", str(home)]
     if cores is not None:
         command = ["taskset", "-c", cores, *command]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -198,33 +173,18 @@ def main() -> None:
             if not args.no_scaling and len(cores) > 1:
                 one = measure("ray", source, Path(tmp) / "ray1", cores=str(cores[0]))
                 assert one["cores"] == 1, one
-                figures |= {
-                    "ray_1_core_s": one["seconds"],
-                    "scaling": one["seconds"] / ray["seconds"],
-                }
+                figures |= {"ray_1_core_s": one["seconds"], "scaling": one["seconds"] / ray["seconds"]}
             rounds.append(figures)
             print(_line(figures), file=sys.stderr, flush=True)
     summary = {"clips": args.clips, "cores": len(cores), "rounds": rounds}
     for key in rounds[0]:
         values = [r[key] for r in rounds]
-        summary[key] = {
-            "median": statistics.median(values),
-            "min": min(values),
-            "max": max(values),
-        }
+        summary[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
     if args.json:
         print(json.dumps(summary, indent=2))
         return
     print(f"{args.clips} clips, {rounds[0]['keyframes']} keyframes, {len(cores)} cores, {args.repeat} rounds")
-    keys = (
-        "sequential_s",
-        "ray_s",
-        "speedup",
-        "ray_1_core_s",
-        "scaling",
-        "sequential_cpu_s",
-        "ray_cpu_s",
-    )
+    keys = ("sequential_s", "ray_s", "speedup", "ray_1_core_s", "scaling", "sequential_cpu_s", "ray_cpu_s")
     for key in (*keys, "load_before"):
         if key in summary:
             s = summary[key]
