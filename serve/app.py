@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.params import Depends as Dependency
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pyiceberg.expressions import EqualTo
 
 from catalog.corrections import CorrectionError, Edit, correct
@@ -40,7 +41,7 @@ from indexes.query_image import QueryImageError
 from indexes.recommend import DIVERSITY, FAIRNESS, for_you, more_like_this, record_events
 from indexes.search import UnknownShotError
 from serve import schemas
-from serve.auth import Access, Credentials, check_binding
+from serve.auth import Access, check_binding
 from serve.dashboard import dashboard_router
 from serve.dashboard.urls import RootPath
 from serve.errors import UnknownAssetError, add_error_handlers, error_response
@@ -153,12 +154,14 @@ def add_search_routes(
                 pattern=schemas.NOT_BLANK,
             ),
         ],
-        credentials: Credentials,
         top: Top = 10,
         fold: Fold = True,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Any:
         """Shots whose descriptions or pictures match the words (text and concept spaces, fused); with
-        the token, a person's name (as a curator gave it) finds that person's shots first."""
+        the token, a person's name (as a curator gave it) finds that person's shots first. The token is
+        read from the header without declaring a security scheme: the route is open without one."""
+        credentials = _bearer(authorization)
         people = access is not None and holds_token(access, credentials)
         return _result(engine.by_text(q, top=top, filters=filters, fold=fold, people=people))
 
@@ -435,3 +438,11 @@ def _keep_fresh(engine: QueryEngine, stop: threading.Event, every: float) -> Non
             engine.refresh()
         except Exception:
             log.exception("refreshing the catalog and indexes failed; still serving the state loaded before")
+
+
+def _bearer(authorization: str | None) -> HTTPAuthorizationCredentials | None:
+    """The credentials of an `Authorization: Bearer …` header, or None for any other header."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.people import (
     MAX_CURATOR_CHARS,
@@ -52,6 +52,9 @@ catalog's one clear sentence, not a schema error) while a megabyte is still refu
 
 
 class CuratorBody(BaseModel):
+    # A field the API does not know is refused, and the schema says so (clients see it before sending).
+    model_config = ConfigDict(extra="forbid")
+
     curator: str = Field(
         max_length=MAX_CURATOR_CHARS * 4, description="who is acting, as they name themselves"
     )

@@ -50,7 +50,8 @@ def test_the_estimate_reads_the_runs_figures(recorded: dict) -> None:
     calibration = result["calibration"]
     summary = recorded["summary"]
     assert calibration["runs"] == [summary["run_id"]]
-    assert calibration["hours"] == pytest.approx(CLIPS * SECONDS / 3600)
+    # Hours are the assets' probed durations, which may fall a frame or so short of the clips' nominal length.
+    assert calibration["hours"] == pytest.approx(CLIPS * SECONDS / 3600, rel=0.02)
     assert calibration["shots_per_hour"] == pytest.approx(summary["shots"] / calibration["hours"])
     assert summary["shots"] == CLIPS * (CUTS + 1)
     stages = {s["name"]: s for s in result["stages"]}
