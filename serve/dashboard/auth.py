@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -41,9 +42,11 @@ class Gate:
         return self.access.open_reads
 
     def allowed(self, request: Request, credentials: Credentials) -> bool:
+        return self.access.open_reads or self.holds_token(request, credentials)
+
+    def holds_token(self, request: Request, credentials: Credentials) -> bool:
+        """Whether the request carries the service's token: the login's session cookie or a bearer header."""
         token = self.access.token
-        if self.access.open_reads:
-            return True
         if not token:
             return False
         cookie = request.cookies.get(COOKIE, "")
@@ -53,11 +56,17 @@ class Gate:
             credentials.credentials.encode(), token.encode()
         )
 
+    @staticmethod
+    def to_login(request: Request, login: Callable[[str], str] | None = None) -> HTTPException:
+        """A redirect to a login form (the dashboard's, unless another is given) that comes back to
+        this request's page."""
+        path = request.url.path if request.url.path.startswith(prefix()) else under_root(request.url.path)
+        target = path + (f"?{request.url.query}" if request.url.query else "")
+        return HTTPException(303, "log in first", headers={"location": (login or login_url)(target)})
+
     async def page(self, request: Request, credentials: Credentials) -> None:
         if not self.allowed(request, credentials):
-            path = request.url.path if request.url.path.startswith(prefix()) else under_root(request.url.path)
-            target = path + (f"?{request.url.query}" if request.url.query else "")
-            raise HTTPException(303, "log in first", headers={"location": login_url(target)})
+            raise self.to_login(request)
 
     async def media(self, request: Request, credentials: Credentials) -> None:
         if not self.allowed(request, credentials):

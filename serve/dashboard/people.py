@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import hmac
 import io
 import json
 import math
@@ -35,7 +34,6 @@ import fsspec
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from PIL import Image
-from starlette.exceptions import HTTPException
 
 from catalog.people import (
     EXCLUDE,
@@ -55,9 +53,9 @@ from catalog.people import (
     split_person,
 )
 from serve.auth import AuthError, Credentials
-from serve.dashboard.auth import COOKIE, Gate, session_value
+from serve.dashboard.auth import Gate
 from serve.dashboard.data import DashboardData
-from serve.dashboard.urls import PREFIX, keyframe_url, prefix, safe_next, under_root
+from serve.dashboard.urls import PREFIX, keyframe_url, prefix, safe_next
 from serve.media import MediaNotFoundError, inside_warehouse
 
 if TYPE_CHECKING:  # routes imports this module
@@ -91,22 +89,12 @@ class PeopleGate:
         return bool(self.gate.access.token)
 
     def allowed(self, request: Request, credentials: Credentials) -> bool:
-        token = self.gate.access.token
-        if not token:
-            return False
-        cookie = request.cookies.get(COOKIE, "")
-        if cookie and hmac.compare_digest(cookie.encode(), session_value(token).encode()):
-            return True
-        return credentials is not None and hmac.compare_digest(
-            credentials.credentials.encode(), token.encode()
-        )
+        return self.gate.holds_token(request, credentials)
 
     async def page(self, request: Request, credentials: Credentials) -> None:
         """Off (no token configured) or not logged in: to the login, which says which."""
         if not self.allowed(request, credentials):
-            path = request.url.path if request.url.path.startswith(prefix()) else under_root(request.url.path)
-            target = path + (f"?{request.url.query}" if request.url.query else "")
-            raise HTTPException(303, "log in first", headers={"location": login_url(target)})
+            raise self.gate.to_login(request, login_url)
 
     async def media(self, request: Request, credentials: Credentials) -> None:
         if not self.allowed(request, credentials):
