@@ -91,6 +91,11 @@ class PeopleError(ValueError):
     """A curator's action that cannot be kept as asked: the message says what to change."""
 
 
+class PeopleConflict(PeopleError):
+    """A well-formed action the catalog's present state does not allow (merging a person with
+    itself, splitting off appearances that are not the person's): the API answers 409, not 422."""
+
+
 class UnknownPersonError(LookupError):
     """A person (or voice) id the catalog does not hold."""
 
@@ -448,7 +453,7 @@ def merge_people(
     keep, other = found.resolve(keep_id), found.resolve(other_id)
     if keep == other:
         same = "the same id" if keep_id == other_id else f"already one person ({keep})"
-        raise PeopleError(f"cannot merge {keep_id} with {other_id}: {same}")
+        raise PeopleConflict(f"cannot merge {keep_id} with {other_id}: {same}")
     _require_appearances(found, keep)
     _require_appearances(found, other)
     before = (
@@ -475,12 +480,12 @@ def split_person(
         members = set(found.members.get(person, []))
         strangers = [t for t in wanted if t not in members]
         if strangers:
-            raise PeopleError(
+            raise PeopleConflict(
                 f"track {strangers[0][:40]!r} is not an appearance of {person}: "
                 f"see `archivist people show {person}`"
             )
         if len(wanted) == len(members):
-            raise PeopleError(f"a split must leave {person} at least one appearance: to rename, use name")
+            raise PeopleConflict(f"a split must leave {person} at least one appearance: to rename, use name")
         new = next_person_id(found)
         moved = [
             {"track_id": t, "shot_id": found.tracks[t]["shot_id"], "box": found.tracks[t]["box"]}
@@ -550,7 +555,7 @@ def _keep(
 
 def _require_appearances(found: Roster, person: str) -> None:
     if person not in found.members:
-        raise PeopleError(f"person {person} has no appearances left in the catalog")
+        raise PeopleConflict(f"person {person} has no appearances left in the catalog")
 
 
 def _checked_name(name: str) -> str:

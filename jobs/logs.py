@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 current_run: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "current_run", default=None
@@ -48,11 +49,25 @@ def run_context(run_id: str, job: str) -> Iterator[None]:
         current_run.reset(token)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is logged, not the one it was made with: a
+    caller that swaps stderr for one command (a test runner, a notebook) and closes it afterwards
+    would otherwise leave every later line failing on a closed file."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure(level: str | None = None, fmt: str | None = None) -> None:
     """Set up archivist's loggers from ARCHIVIST_LOG_LEVEL / ARCHIVIST_LOG_FORMAT."""
     level = (level or os.environ.get("ARCHIVIST_LOG_LEVEL", "INFO")).upper()
     fmt = fmt or os.environ.get("ARCHIVIST_LOG_FORMAT", "text")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

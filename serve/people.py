@@ -3,9 +3,9 @@
 Every route here needs the service's token, reads included and even on loopback: a list of faces
 across an archive is a face search, which no page on the same laptop may run unasked (issue 15's
 privacy rule). A service started without a token answers 403 to all of them. Bad input is a 4xx
-that says what to change and writes nothing (`catalog.people.PeopleError` → 422,
-`UnknownPersonError` → 404). A write reloads the query engine before it answers, so the next
-search already finds the name.
+that says what to change and writes nothing (a body the schema refuses → 422,
+`UnknownPersonError` → 404, `PeopleConflict` → 409). A write reloads the query engine before it
+answers, so the next search already finds the name.
 
     GET  /people                     every person (?name= exact name; ?include_excluded=false)
     GET  /people/{person_id}         one person: appearances, representative crops, history
@@ -30,6 +30,7 @@ from catalog.people import (
     MAX_NAME_CHARS,
     MAX_NOTE_CHARS,
     MAX_SPLIT_TRACKS,
+    PeopleConflict,
     PeopleError,
     UnknownPersonError,
     exclude_person,
@@ -46,9 +47,10 @@ from serve.auth import Access, AuthError, Credentials
 
 Result = TypeVar("Result")
 
-NAME_LIMIT = 10 * MAX_NAME_CHARS
-"""What the API accepts of a name before `catalog.people` says it is too long (so the answer is the
-catalog's one clear sentence, not a schema error) while a megabyte is still refused at the door."""
+SOME_TEXT = r"\S"
+"""A field that must hold more than white space (JSON Schema patterns match anywhere in the text).
+The schema states each limit the catalog enforces, so a request the schema allows is one the
+catalog keeps: a client learns the rules from the document, not from a refusal."""
 
 
 class CuratorBody(BaseModel):
@@ -56,23 +58,30 @@ class CuratorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     curator: str = Field(
-        max_length=MAX_CURATOR_CHARS * 4, description="who is acting, as they name themselves"
+        min_length=1,
+        max_length=MAX_CURATOR_CHARS,
+        pattern=SOME_TEXT,
+        description="who is acting, as they name themselves",
     )
-    note: str | None = Field(None, max_length=MAX_NOTE_CHARS * 4)
+    note: str | None = Field(None, max_length=MAX_NOTE_CHARS)
 
 
 class NameIn(CuratorBody):
     name: str = Field(
-        max_length=NAME_LIMIT, description=f"the person's name (1 to {MAX_NAME_CHARS} characters)"
+        min_length=1, max_length=MAX_NAME_CHARS, pattern=SOME_TEXT, description="the person's name"
     )
 
 
 class MergeIn(CuratorBody):
-    other: str = Field(max_length=64, description="the person who becomes part of this one")
+    other: str = Field(
+        min_length=1, max_length=64, pattern=SOME_TEXT, description="the person who becomes part of this one"
+    )
 
 
 class SplitIn(CuratorBody):
-    track_ids: list[str] = Field(max_length=MAX_SPLIT_TRACKS, description="the appearances that leave")
+    track_ids: list[Annotated[str, Field(min_length=1, max_length=64, pattern=SOME_TEXT)]] = Field(
+        min_length=1, max_length=MAX_SPLIT_TRACKS, description="the appearances that leave"
+    )
 
 
 class ExcludeIn(CuratorBody):
@@ -112,7 +121,7 @@ def people_router(engine: QueryEngine, access: Access) -> APIRouter:
 
     @router.get("")
     def people(
-        name: Annotated[str | None, Query(max_length=NAME_LIMIT, description="exactly this name")] = None,
+        name: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, description="exactly this name")] = None,
         include_excluded: Annotated[bool, Query(description="list opted-out people too (marked)")] = True,
     ) -> Any:
         """Every person with an appearance, by id; with `name`, those a curator gave that name."""
@@ -180,6 +189,8 @@ def _answer(work: Callable[[], Result]) -> Result:
         return work()
     except UnknownPersonError as exc:
         raise HTTPException(404, str(exc)) from None
+    except PeopleConflict as exc:
+        raise HTTPException(409, str(exc)) from None
     except PeopleError as exc:
         raise HTTPException(422, str(exc)) from None
 
