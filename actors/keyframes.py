@@ -24,17 +24,17 @@ from actors.stage import Group, Resources, Stage
 Image = np.ndarray  # RGB, uint8, H×W×3
 
 
+def decode_jpeg(data: bytes | None) -> Image | None:
+    """The RGB image of a JPEG; None where there is none or it is corrupt."""
+    if not data:
+        return None
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def decode_keyframes(batch: pa.Table, column: str = "keyframe_jpeg") -> list[Image | None]:
     """RGB images of a batch's keyframes; None where a row has none or it is corrupt."""
-    images: list[Image | None] = []
-    for data in batch.column(column).to_pylist():
-        image = None
-        if data:
-            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is not None:
-                image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        images.append(image)
-    return images
+    return [decode_jpeg(data) for data in batch.column(column).to_pylist()]
 
 
 KEYFRAMES = Group(

@@ -96,6 +96,7 @@ from catalog.schema import (
     SEGMENT_OUTPUT,
     SHOT,
     SHOTS,
+    TRACK_FRAMES,
     shot_id,
 )
 from catalog.storage import write_atomic
@@ -178,6 +179,13 @@ class SegmentParams(StageParams):
         0.3, gt=0, le=1, description="least change of picture (0..1) between two keyframes of a long take"
     )
     keyframe_gap_s: float = Field(5.0, ge=0, description="least time between two keyframes of a long take")
+    track_frames: int = Field(
+        2,
+        ge=0,
+        le=6,
+        description="further frames of each shot, besides its keyframes, that the faces stage "
+        "follows faces through (travel with the shot, stored nowhere); 0: keyframes only",
+    )
     decode_threads: int = Field(
         0, ge=0, description="0 lets FFmpeg choose (all cores)", json_schema_extra=RUNTIME
     )
@@ -214,7 +222,7 @@ class Segmenter(Stage):
     level = "asset"
     fans_out = True
     reads = tuple(ASSET_REF.names)
-    writes = pa.schema(list(ASSET_PROBE) + list(SHOT))
+    writes = pa.schema(list(ASSET_PROBE) + list(SHOT) + list(TRACK_FRAMES))
     owns = (Owned("assets"), Owned("shots"), Owned("keyframes"))
     resources = Resources(batch_size=1)
     context = ("keyframe_root", "storage_options")
@@ -232,6 +240,7 @@ class Segmenter(Stage):
         max_keyframes: int,
         keyframe_change: float,
         keyframe_gap_s: float,
+        track_frames: int,
         decode_threads: int,
         detector: str,
         transnet_threshold: float,
@@ -252,6 +261,7 @@ class Segmenter(Stage):
         self.jpeg_quality = jpeg_quality
         self.long_take_s, self.max_keyframes = long_take_s, max_keyframes
         self.keyframe_change, self.keyframe_gap_s = keyframe_change, keyframe_gap_s
+        self.track_frames = track_frames
         self.decode_threads = decode_threads
         torch_device = pick_device(device)
         if detector == "auto":
@@ -320,6 +330,10 @@ _NO_KEYFRAME: dict[str, Any] = {
     "keyframe_jpeg": None,
 }
 """The keyframe columns of a shot no candidate survived for."""
+
+_NO_TRACK: dict[str, Any] = {f.name: None for f in TRACK_FRAMES}
+"""The track frame columns of a shot's further keyframe rows: a shot's track frames are on its
+own keyframe's row only, so the faces stage follows each face once."""
 
 
 def _failed_row(base: dict[str, Any], probed: dict[str, Any], error: str) -> dict[str, Any]:
@@ -595,6 +609,11 @@ class _AssetRun(ShotBoundaries):
                 least_gap=max(1, round(seg.keyframe_gap_s * self.fps)),
             )
         pictures = [self.keyframe(sid, k, cand) for k, cand in enumerate(keyframes)]
+        followed = shot.picker.spread(shot.start, end, keyframes, seg.track_frames) if keyframes else []
+        track = {
+            "track_jpegs": [self.jpeg(cand) for cand in followed],
+            "track_s": [self.seconds(cand.pts, cand.idx) for cand in followed],
+        }
         self.release([b.best for b in shot.picker.bins])
         row = dict(self.base)
         row.update({f.name: self.probed.get(f.name) for f in ASSET_PROBE})
@@ -609,6 +628,7 @@ class _AssetRun(ShotBoundaries):
             end_s=end_s,
             transition=shot.transition,
             **(pictures[0] if pictures else _NO_KEYFRAME),
+            **track,
             # sums that had frames moved out of them can end a rounding error below zero
             sharpness=max(0.0, st.sharp / n),
             brightness=max(0.0, st.bright / n),
@@ -620,21 +640,25 @@ class _AssetRun(ShotBoundaries):
             is_monochrome=st.mono >= 0.95 * st.n,
         )
         self.rows.append(row)
-        self.rows.extend({**row, **picture} for picture in pictures[1:])
+        self.rows.extend({**row, **picture, **_NO_TRACK} for picture in pictures[1:])
 
-    def keyframe(self, sid: str, index: int, cand: KeyframeCandidate) -> dict[str, Any]:
-        """The keyframe columns of a shot row: the JPEG, written under the keyframe root."""
-        seg = self.seg
+    def jpeg(self, cand: KeyframeCandidate) -> bytes:
+        """A candidate's picture at keyframe size, as a JPEG."""
         if cand.image is not None:
             image = cand.image
         elif cand.frame is not None:
             image = self.keyframe_image(cand.frame)
         else:  # a chosen candidate always keeps one of the two; say so if it did not
-            raise RuntimeError(f"keyframe candidate {cand.idx} of shot {sid} was released")
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, seg.jpeg_quality])
+            raise RuntimeError(f"keyframe candidate {cand.idx} was released")
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.seg.jpeg_quality])
         if not ok:
             raise RuntimeError("JPEG encoding of the keyframe failed")
-        jpeg, uri = buf.tobytes(), None
+        return buf.tobytes()
+
+    def keyframe(self, sid: str, index: int, cand: KeyframeCandidate) -> dict[str, Any]:
+        """The keyframe columns of a shot row: the JPEG, written under the keyframe root."""
+        seg = self.seg
+        jpeg, uri = self.jpeg(cand), None
         if seg.keyframe_root:
             aid = self.base["asset_id"]
             name = sid if index == 0 else f"{sid}-{index}"

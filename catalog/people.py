@@ -14,7 +14,8 @@ that rebuilds the clusters underneath leaves every name, merge, split and opt-ou
   kept by track id and, should a re-run give the track another id, by its shot and box.
 - **exclude** / **include**: a person opted out is absent from name search, from the exports and
   from every list that is not a curator's (`Roster.visible`). Opting out wins over a merge: a person
-  any of whose merged parts is excluded is excluded.
+  any of whose merged parts is excluded is excluded, until an include of the merged person (after
+  the merge) takes the opt-outs back.
 
 The correction fold is general over a "kind" of cluster (`PERSON`, `VOICE`): voices can be named,
 merged and excluded with the same rows and `fold_corrections`.
@@ -32,6 +33,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -78,6 +80,7 @@ PEOPLE_TRACK_COLUMNS = (
     "asset_id",
     "start_s",
     "end_s",
+    "seen_s",
     "box",
     "keyframe_index",
     "score",
@@ -102,13 +105,16 @@ class UnknownPersonError(LookupError):
 
 @dataclass(frozen=True)
 class Appearance:
-    """One track: a person seen in one shot (the box is the detector's surest, on that keyframe)."""
+    """One track: a person seen in one shot, at `seen_s` (its keyframes' and track frames' times).
+    The box is the detector's surest on a keyframe, on that keyframe; empty for a face seen only
+    on track frames, which are not kept, so it has no picture to show."""
 
     track_id: str
     shot_id: str
     asset_id: str
     start_s: float | None
     end_s: float | None
+    seen_s: tuple[float, ...]
     keyframe_index: int
     box: tuple[float, ...]
     score: float | None
@@ -120,6 +126,7 @@ class Appearance:
             "asset_id": self.asset_id,
             "start_s": self.start_s,
             "end_s": self.end_s,
+            "seen_s": list(self.seen_s),
             "keyframe_index": self.keyframe_index,
             "box": list(self.box),
             "score": self.score,
@@ -193,13 +200,36 @@ class ClusterCorrections:
 
     def root(self, cluster_id: str) -> str:
         """The cluster this one is now part of (itself, unless merged away)."""
-        seen = {cluster_id}
-        while cluster_id in self.merged_into:
-            cluster_id = self.merged_into[cluster_id]
-            if cluster_id in seen:  # a cycle cannot be written (merge checks), but never loop
-                break
-            seen.add(cluster_id)
-        return cluster_id
+        return _root(self.merged_into, cluster_id)
+
+    @cached_property
+    def _merged_parts(self) -> dict[str, list[str]]:
+        parts: dict[str, list[str]] = {}
+        for cluster in sorted(self.merged_into):
+            parts.setdefault(self.root(cluster), []).append(cluster)
+        return parts
+
+    def parts(self, cluster_id: str) -> list[str]:
+        """The cluster and every cluster merged into it (each of which leads here)."""
+        return [cluster_id, *self._merged_parts.get(cluster_id, [])]
+
+    def name_row(self, cluster_id: str) -> Mapping[str, Any] | None:
+        """Its latest name row: its own (the kept cluster's name wins a merge), else the latest a
+        cluster merged into it was given."""
+        own = self.names.get(cluster_id)
+        if own is not None:
+            return own
+        rows = [self.names[p] for p in self.parts(cluster_id) if p in self.names]
+        return max(rows, key=lambda r: _instant(r["at"])) if rows else None
+
+    def is_excluded(self, cluster_id: str) -> bool:
+        """Opted out: it, or any cluster merged into it, was excluded and not included again."""
+        return any(self.excluded.get(p, False) for p in self.parts(cluster_id))
+
+    def history_of(self, cluster_id: str) -> list[Mapping[str, Any]]:
+        """Every curator's row about the cluster or a cluster merged into it, oldest first."""
+        rows = {r["correction_id"]: r for p in self.parts(cluster_id) for r in self.history.get(p, [])}
+        return sorted(rows.values(), key=lambda r: _instant(r["at"]))
 
 
 def fold_corrections(rows: Iterable[Mapping[str, Any]] | pa.Table, kind: str = PERSON) -> ClusterCorrections:
@@ -231,7 +261,19 @@ def fold_corrections(rows: Iterable[Mapping[str, Any]] | pa.Table, kind: str = P
             splits[new] = [(str(t["track_id"]), t) for t in split["tracks"]]
         elif action in (EXCLUDE, INCLUDE):
             excluded[cluster] = action == EXCLUDE
+            if action == INCLUDE:  # taken back for the whole: the parts merged into it by then too
+                excluded.update((part, False) for part in merged if _root(merged, part) == cluster)
     return ClusterCorrections(names, merged, splits, excluded, history)
+
+
+def _root(merged_into: Mapping[str, str], cluster_id: str) -> str:
+    seen = {cluster_id}
+    while cluster_id in merged_into:
+        cluster_id = merged_into[cluster_id]
+        if cluster_id in seen:  # a cycle cannot be written (merge checks), but never loop
+            break
+        seen.add(cluster_id)
+    return cluster_id
 
 
 class Roster:
@@ -300,19 +342,12 @@ class Roster:
 
     def name(self, person_id: str) -> str | None:
         """Its latest name given by a curator (to it or to a person merged into it)."""
-        row = self._name_row(person_id)
+        row = self.corrections.name_row(person_id)
         return str(row["value"]) if row is not None else None
-
-    def _name_row(self, person_id: str) -> Mapping[str, Any] | None:
-        own = self.corrections.names.get(person_id)
-        if own is not None:
-            return own
-        rows = [self.corrections.names[p] for p in self.parts(person_id) if p in self.corrections.names]
-        return max(rows, key=lambda r: _instant(r["at"])) if rows else None
 
     def is_excluded(self, person_id: str) -> bool:
         """Opted out: it, or any person merged into it, was excluded and not included again."""
-        return any(self.corrections.excluded.get(p, False) for p in self.parts(person_id))
+        return self.corrections.is_excluded(person_id)
 
     def people(self) -> list[str]:
         """Every person who has at least one appearance now, by id."""
@@ -349,7 +384,7 @@ class Roster:
     def person(self, person_id: str) -> Person:
         """The person as readers see them (`person_id` already resolved)."""
         tracks = [self.tracks[t] for t in self.members.get(person_id, [])]
-        named = self._name_row(person_id)
+        named = self.corrections.name_row(person_id)
         return Person(
             person_id=person_id,
             name=str(named["value"]) if named is not None else None,
@@ -412,13 +447,9 @@ def person_detail(catalog: SqlCatalog, person_id: str, *, representatives: int =
     appearances = found.appearances(resolved)
     best: dict[str, Appearance] = {}
     for a in sorted(appearances, key=lambda a: -(a.score or 0.0)):
-        best.setdefault(a.shot_id, a)
-    history = sorted(
-        {
-            r["correction_id"]: r for p in found.parts(resolved) for r in found.corrections.history.get(p, [])
-        }.values(),
-        key=lambda r: _instant(r["at"]),
-    )
+        if a.box:
+            best.setdefault(a.shot_id, a)
+    history = found.corrections.history_of(resolved)
     return PersonDetail(
         found.person(resolved), appearances, list(best.values())[:representatives], [dict(r) for r in history]
     )
@@ -594,6 +625,7 @@ def _appearance(row: Mapping[str, Any]) -> Appearance:
         asset_id=str(row["asset_id"]),
         start_s=row["start_s"],
         end_s=row["end_s"],
+        seen_s=tuple(row.get("seen_s") or ()),
         keyframe_index=int(row["keyframe_index"] or 0),
         box=tuple(float(v) for v in row["box"] or ()),
         score=row["score"],

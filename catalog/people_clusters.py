@@ -2,7 +2,7 @@
 
 Both steps compare dlib face descriptors (128-d, `catalog.schema.IDENTITY_DIM`): two pictures of one
 person are usually under 0.6 apart (Euclidean), of two people above. Within a shot the position of
-the face helps too (a face does not jump across the frame between two keyframes of one take), so a
+the face helps too (a face does not jump across the frame between two pictures of one take), so a
 link there needs a close descriptor and a plausible box. Across the archive only the descriptor
 counts, and a track joins a person by its distance to the person's centroid (the mean of its
 tracks' descriptors), which is steadier than any one picture.
@@ -20,7 +20,7 @@ import numpy as np
 LINK_DISTANCE = 0.6
 """Most descriptor distance between two observations of one face within a shot (dlib's own rule)."""
 LINK_SHIFT = 1.5
-"""Most movement of a face's centre between two keyframes of a shot, in widths of its box."""
+"""Most movement of a face's centre between two pictures of a shot, in widths of its box."""
 JOIN_DISTANCE = 0.42
 """Most distance from a track to a person's centroid for the track to join that person. Tighter than
 dlib's 0.6 between two pictures: archive faces are small, grey and soft, and such descriptors crowd
@@ -36,18 +36,28 @@ SAME_BOX = 0.5
 
 @dataclass(frozen=True)
 class Observation:
-    """One face on one keyframe of a shot: a `faces` row."""
+    """One face on one picture of a shot: a `face_sightings` row. The picture is a keyframe
+    (`keyframe_index`) or a track frame (`track_frame`), which is not kept."""
 
-    keyframe_index: int
+    keyframe_index: int | None
+    track_frame: int | None
+    time_s: float
     face_index: int
     box: tuple[float, float, float, float]
     score: float
     identity: np.ndarray | None
 
+    @property
+    def picture(self) -> tuple[float, int, int]:
+        """Which picture it is on, in time order (a keyframe and a track frame can share a time)."""
+        if self.keyframe_index is not None:
+            return (self.time_s, 0, self.keyframe_index)
+        return (self.time_s, 1, self.track_frame or 0)
+
 
 @dataclass
 class Track:
-    """One appearance of a face in a shot: its observations, one per keyframe at most."""
+    """One appearance of a face in a shot: its observations, one per picture at most."""
 
     observations: list[Observation] = field(default_factory=list)
 
@@ -58,22 +68,31 @@ class Track:
         return np.mean(found, axis=0).astype(np.float32) if found else None
 
     @property
-    def best(self) -> Observation:
-        """The observation the detector was surest of (its box stands for the track)."""
-        return max(self.observations, key=lambda o: o.score)
+    def best(self) -> Observation | None:
+        """The surest observation on a keyframe (its box on a picture that is kept stands for the
+        track); None for a face seen only on track frames."""
+        kept = [o for o in self.observations if o.keyframe_index is not None]
+        return max(kept, key=lambda o: o.score) if kept else None
+
+    @property
+    def first(self) -> Observation:
+        """The observation the track is named by: its keyframe 0 face where it has one (the name
+        it had before track frames were followed), else its earliest."""
+        return next((o for o in self.observations if o.keyframe_index == 0), self.observations[0])
 
 
 def link_tracks(observations: Iterable[Observation]) -> list[Track]:
-    """A shot's observations linked into tracks: keyframe by keyframe, each observation extends the
-    open track whose last observation is nearest by descriptor (within LINK_DISTANCE, the face moved
-    at most LINK_SHIFT box widths), else starts a track. Closest pairs are linked first, and a track
-    takes one observation per keyframe, so two people side by side stay two tracks."""
+    """A shot's observations linked into tracks: picture by picture in time order, each observation
+    extends the open track whose last observation is nearest by descriptor (within LINK_DISTANCE,
+    the face moved at most LINK_SHIFT box widths), else starts a track. Closest pairs are linked
+    first, and a track takes one observation per picture, so two people side by side stay two
+    tracks."""
     tracks: list[Track] = []
-    by_keyframe: dict[int, list[Observation]] = {}
+    by_picture: dict[tuple[float, int, int], list[Observation]] = {}
     for obs in observations:
-        by_keyframe.setdefault(obs.keyframe_index, []).append(obs)
-    for keyframe in sorted(by_keyframe):
-        found = sorted(by_keyframe[keyframe], key=lambda o: o.face_index)
+        by_picture.setdefault(obs.picture, []).append(obs)
+    for picture in sorted(by_picture):
+        found = sorted(by_picture[picture], key=lambda o: o.face_index)
         pairs = sorted(
             (cost, t, o)
             for t, track in enumerate(tracks)

@@ -83,7 +83,17 @@ SHOT = pa.schema(
 KEYFRAME_ONLY = ("keyframe_index", "keyframe_s")
 """Columns of a shot row that only the `keyframes` table keeps."""
 
-SEGMENT_OUTPUT = pa.schema(list(ASSET_REF) + list(ASSET_PROBE) + list(SHOT))
+TRACK_FRAMES = pa.schema(
+    [
+        pa.field("track_jpegs", pa.list_(pa.binary())),  # at the keyframe's size and quality
+        pa.field("track_s", pa.list_(pa.float64())),  # each one's time, like keyframe_s
+    ]
+)
+"""A few more frames of a shot, on its own keyframe's row only, for the faces stage to follow a
+face through the shot (`actors.faces`). They travel with the row and are stored nowhere: what is
+kept of them is the faces seen on them (`face_sightings`)."""
+
+SEGMENT_OUTPUT = pa.schema(list(ASSET_REF) + list(ASSET_PROBE) + list(SHOT) + list(TRACK_FRAMES))
 """A row per shot, carrying its asset's columns; a failed asset is one row
 with ``status='failed'``, its ``error`` and null shot columns."""
 
@@ -125,7 +135,26 @@ FACE = pa.struct(
         pa.field("identity", pa.list_(pa.float32())),  # 128-d face embedding, for identity-drift audits
     ]
 )
-FACES_OUT = pa.schema([pa.field("faces", pa.list_(FACE)), pa.field("faces_model", pa.string())])
+FACE_SIGHTING = pa.struct(
+    [
+        pa.field("keyframe_index", pa.int32()),  # the keyframe it was seen on; null on a track frame
+        pa.field("track_frame", pa.int32()),  # the track frame (position in track_jpegs); null on a keyframe
+        pa.field("time_s", pa.float64()),
+        pa.field("face_index", pa.int32()),  # its place among that picture's faces, from 0
+        pa.field("box", pa.list_(pa.float32())),  # x0, y0, x1, y1 in keyframe pixels
+        pa.field("score", pa.float32()),
+        pa.field("identity", pa.list_(pa.float32())),  # null: too small to identify
+    ]
+)
+"""One face on one picture of a shot, what a track is linked from: no perceptions, only where it
+is and who it looks like."""
+FACES_OUT = pa.schema(
+    [
+        pa.field("faces", pa.list_(FACE)),
+        pa.field("faces_model", pa.string()),
+        pa.field("face_sightings", pa.list_(FACE_SIGHTING)),
+    ]
+)
 
 PHASH = pa.schema([pa.field("phash", pa.uint64())])  # 64-bit perceptual hash of the keyframe
 
@@ -311,6 +340,16 @@ FACES = pa.schema(
     + PROVENANCE
 )
 
+# Every face seen on every picture of a shot (its keyframes and its track frames), the input of the
+# people step's tracks. `faces` keeps keyframe 0's faces with their perceptions, for the audits'
+# counts, where a face seen on several pictures of one shot must count once.
+FACE_SIGHTINGS = pa.schema(
+    [pa.field("shot_id", pa.string(), nullable=False), pa.field("asset_id", pa.string(), nullable=False)]
+    + list(FACE_SIGHTING)
+    + [pa.field("model", pa.string())]
+    + PROVENANCE
+)
+
 CAPTIONS = pa.schema(
     [
         pa.field("shot_id", pa.string(), nullable=False),
@@ -407,11 +446,12 @@ CORRECTIONS = pa.schema(
 )
 
 # ---- People: faces followed through shots, grouped across the archive (catalog.people) -------------
-# Derived after each commit from the `faces` rows, like the duplicate groups: written by the people
-# step (jobs.people), never by a stage. A track is one appearance of a face in one shot (its
-# observations on the shot's keyframes linked by identity and position); a person is a cluster of
-# tracks whose id, once given, is never renumbered. Names, merges, splits and opt-outs are curators'
-# rows of `people_corrections`, kept apart from these machine rows and folded over them by readers.
+# Derived after each commit from the `face_sightings` rows, like the duplicate groups: written by
+# the people step (jobs.people), never by a stage. A track is one appearance of a face in one shot
+# (its sightings on the shot's keyframes and track frames linked by identity and position); a person
+# is a cluster of tracks whose id, once given, is never renumbered. Names, merges, splits and
+# opt-outs are curators' rows of `people_corrections`, kept apart from these machine rows and folded
+# over them by readers.
 IDENTITY_DIM = 128
 """Width of the dlib face descriptor the faces stage writes as `identity`."""
 FACE_TRACKS = pa.schema(
@@ -422,9 +462,12 @@ FACE_TRACKS = pa.schema(
         pa.field("start_s", pa.float64()),  # the shot's span: where the appearance can be seen
         pa.field("end_s", pa.float64()),
         pa.field("keyframe_indexes", pa.list_(pa.int32())),  # the keyframes it was seen on
-        pa.field("face_indexes", pa.list_(pa.int32())),  # its `faces` rows, one per keyframe
-        pa.field("box", pa.list_(pa.float32())),  # its best observation's box, keyframe pixels
-        pa.field("keyframe_index", pa.int32()),  # the keyframe of that box
+        pa.field("face_indexes", pa.list_(pa.int32())),  # its face on each of them
+        pa.field("seen_s", pa.list_(pa.float64())),  # every time it was seen: keyframes, track frames
+        # its surest sighting on a keyframe (the picture kept): box in keyframe pixels, and which;
+        # null for a face seen only on track frames (someone passing between keyframes)
+        pa.field("box", pa.list_(pa.float32())),
+        pa.field("keyframe_index", pa.int32()),
         pa.field("score", pa.float32()),  # the detector's best score for it
         pa.field("identity", pa.list_(pa.float32(), IDENTITY_DIM)),  # mean of its descriptors
         pa.field("person_id", pa.string(), nullable=False),  # the machine's cluster
@@ -580,6 +623,7 @@ TABLES: dict[str, pa.Schema] = {
     "embeddings": EMBEDDINGS,
     "remasters": REMASTERS,
     "faces": FACES,
+    "face_sightings": FACE_SIGHTINGS,
     "captions": CAPTIONS,
     "transcripts": TRANSCRIPTS,
     "scores": SCORES,

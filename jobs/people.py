@@ -13,13 +13,12 @@ catalog version is recorded, reads the `faces` rows at that version, and rewrite
   the highest ever given. An id once given is kept in `people` even when its last appearance goes,
   so it is never given again, and no person is ever renumbered or merged by the machine.
 
-Frames: the tracks link the faces the faces stage saw on each keyframe of a shot. A shot has one
-keyframe unless it is a long take whose picture changes (`actors.keyframe_choice`, up to 4); the
-catalog's `faces` rows today are keyframe 0's (`actors.faces.FaceAnalyzer.catalog_rows`), and an
-observation's keyframe is read from a `keyframe_index` column where the table has one. No extra
-frames are decoded here: this step runs on the driver after the commit, where the pipeline's rule is
-that pixels do not travel; sampling more frames per shot belongs in the faces stage, whose actors
-already hold the decoded keyframes.
+Pictures: the tracks link the faces the faces stage saw on each picture of a shot (its
+`face_sightings` rows): its keyframes (one, or up to 4 for a long take whose picture changes) and
+the few track frames segment sampled from it (`track_frames`, 2 by default, near its quarters). A
+shot catalogued before sightings were kept is linked from its `faces` rows, its keyframe 0's. No
+frame is decoded here: this step runs on the driver after the commit, where the pipeline's rule is
+that pixels do not travel.
 
 Atomic for readers: both tables are written holding the catalog's commit lock (so a curator's split
 cannot take the same new id), `people` first: a reader between the two commits sees new ids with no
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.iceberg import read, replace_all
@@ -53,23 +53,39 @@ from catalog.people_clusters import (
 from catalog.schema import FACE_TRACKS, IDENTITY_DIM, PEOPLE
 from catalog.versions import committing
 
+SIGHTING_COLUMNS = (
+    "shot_id",
+    "asset_id",
+    "keyframe_index",
+    "track_frame",
+    "time_s",
+    "face_index",
+    "box",
+    "score",
+    "identity",
+)
 
-def track_id(shot_id: str, keyframe_index: int, face_index: int) -> str:
-    """A track is named by its shot and its first observation, so a re-run names it alike."""
-    return hashlib.sha256(f"{shot_id}:{keyframe_index}:{face_index}".encode()).hexdigest()[:32]
+
+def track_id(shot_id: str, first: Observation) -> str:
+    """A track is named by its shot and its `Track.first` observation, so a re-run names it alike
+    (and a track named before track frames were followed keeps its name)."""
+    picture = first.keyframe_index if first.keyframe_index is not None else f"f{first.track_frame}"
+    return hashlib.sha256(f"{shot_id}:{picture}:{first.face_index}".encode()).hexdigest()[:32]
 
 
-def shot_tracks(faces: pa.Table) -> dict[str, list[Track]]:
-    """Per shot, its faces linked into tracks (faces too small to carry a descriptor are nobody's
-    appearance: they cannot be told apart, and are left out)."""
-    rows = faces.to_pylist()
+def shot_tracks(sightings: pa.Table) -> dict[str, list[Track]]:
+    """Per shot, its sightings linked into tracks (faces too small to carry a descriptor are
+    nobody's appearance: they cannot be told apart, and are left out)."""
     by_shot: dict[str, list[Observation]] = {}
-    for row in rows:
+    for row in sightings.to_pylist():
         if row["identity"] is None or row["box"] is None:
             continue
+        keyframe, frame = row.get("keyframe_index"), row.get("track_frame")
         by_shot.setdefault(str(row["shot_id"]), []).append(
             Observation(
-                keyframe_index=int(row.get("keyframe_index") or 0),
+                keyframe_index=None if keyframe is None and frame is not None else int(keyframe or 0),
+                track_frame=None if frame is None else int(frame),
+                time_s=float(row.get("time_s") or 0.0),
                 face_index=int(row["face_index"] or 0),
                 box=tuple(float(v) for v in row["box"]),  # type: ignore[arg-type]
                 score=float(row["score"] or 0.0),
@@ -77,6 +93,20 @@ def shot_tracks(faces: pa.Table) -> dict[str, list[Track]]:
             )
         )
     return {shot: link_tracks(observations) for shot, observations in sorted(by_shot.items())}
+
+
+def read_sightings(catalog: SqlCatalog) -> pa.Table:
+    """Every face on every picture of every shot: the `face_sightings` rows, and, for a shot that
+    has none (catalogued before they were kept), its `faces` rows as keyframe 0's sightings."""
+    sightings = read(catalog, "face_sightings", columns=SIGHTING_COLUMNS)
+    faces = read(catalog, "faces", columns=("shot_id", "asset_id", "face_index", "box", "score", "identity"))
+    older = faces.filter(pc.invert(pc.is_in(faces["shot_id"], value_set=sightings["shot_id"].unique())))
+    older = older.append_column("keyframe_index", pa.array([0] * older.num_rows, pa.int32()))
+    older = older.append_column("track_frame", pa.nulls(older.num_rows, pa.int32()))
+    older = older.append_column("time_s", pa.nulls(older.num_rows, pa.float64()))
+    return pa.concat_tables(
+        [sightings.select(SIGHTING_COLUMNS), older.select(SIGHTING_COLUMNS)], promote_options="permissive"
+    )
 
 
 def refresh_people(
@@ -87,16 +117,14 @@ def refresh_people(
     group_distance: float = GROUP_DISTANCE,
 ) -> dict[str, int]:
     """Rebuild the tracks from the catalog's faces and place them among the people; what changed."""
-    columns = [c for c in ("shot_id", "asset_id", "face_index", "keyframe_index", "box", "score", "identity")]
-    faces = read(catalog, "faces")
-    faces = faces.select([c for c in columns if c in faces.column_names])
+    sightings = read_sightings(catalog)
     spans = {
         r["shot_id"]: r for r in read(catalog, "shots", columns=("shot_id", "start_s", "end_s")).to_pylist()
     }
-    asset_of = dict(zip(faces["shot_id"].to_pylist(), faces["asset_id"].to_pylist(), strict=True))
+    asset_of = dict(zip(sightings["shot_id"].to_pylist(), sightings["asset_id"].to_pylist(), strict=True))
     tracks = {
-        track_id(shot, t.observations[0].keyframe_index, t.observations[0].face_index): (shot, t)
-        for shot, found in shot_tracks(faces).items()
+        track_id(shot, t.first): (shot, t)
+        for shot, found in shot_tracks(sightings).items()
         for t in found
         if shot in spans
     }
@@ -141,7 +169,7 @@ def _kept(before: Roster, tracks: Mapping[str, tuple[str, Track]]) -> tuple[dict
     machine: dict[str, str] = {}
     for tid, (shot, track) in tracks.items():
         row: dict[str, Any] | None = before.tracks.get(tid)
-        if row is None:
+        if row is None and track.best is not None:
             box = track.best.box
             same = [
                 r
@@ -159,17 +187,19 @@ def _track_row(
 ) -> dict[str, Any]:
     best = track.best
     identity = track.identity
+    on_keyframes = [o for o in track.observations if o.keyframe_index is not None]
     return {
         "track_id": tid,
         "shot_id": shot,
         "asset_id": asset,
         "start_s": span["start_s"],
         "end_s": span["end_s"],
-        "keyframe_indexes": [o.keyframe_index for o in track.observations],
-        "face_indexes": [o.face_index for o in track.observations],
-        "box": list(best.box),
-        "keyframe_index": best.keyframe_index,
-        "score": best.score,
+        "keyframe_indexes": [o.keyframe_index for o in on_keyframes],
+        "face_indexes": [o.face_index for o in on_keyframes],
+        "seen_s": sorted({o.time_s for o in track.observations}),
+        "box": None if best is None else list(best.box),
+        "keyframe_index": None if best is None else best.keyframe_index,
+        "score": max(o.score for o in track.observations),
         "identity": None if identity is None else identity.tolist(),
         "person_id": person,
         "run_id": run_id,

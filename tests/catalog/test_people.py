@@ -3,6 +3,8 @@ curators' names, merges, splits and opt-outs that no run undoes; bad input chang
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -187,3 +189,47 @@ def test_a_shots_faces_on_its_keyframes_link_into_one_track_per_appearance() -> 
     observed = sorted([(o.keyframe_index, o.face_index) for o in t.observations] for t in tracks)
     assert observed == [[(0, 0), (1, 0), (2, 0)], [(0, 1), (1, 1)], [(2, 1)]]
     assert all(t.identity is not None and t.identity.shape == (128,) for t in tracks)
+
+
+def test_track_frames_follow_a_face_and_find_who_passes_between_keyframes(settings: Settings) -> None:
+    """One shot: A on the keyframe (2 s) and both track frames (1 s, 3 s), moving right; B seen on
+    the 3 s track frame only. A is one track seen thrice, named as before track frames existed; B is
+    an appearance of their own with no box to crop (their picture is not kept)."""
+    catalog = open_catalog(settings)
+    rng = np.random.default_rng(3)
+    tables = run_tables("a", [["A"]], "r1")
+    shot = tables["shots"]["shot_id"][0].as_py()
+    pictures = [(None, 0, 1.0, ["A"]), (0, None, 2.0, ["A"]), (None, 1, 3.0, ["A", "B"])]
+    sightings = [
+        {
+            "shot_id": shot,
+            "asset_id": "a",
+            "keyframe_index": keyframe,
+            "track_frame": frame,
+            "time_s": at,
+            "face_index": i,
+            "box": [10.0 + 20 * at + 200 * i, 10.0, 70.0 + 20 * at + 200 * i, 80.0],
+            "score": 0.9 if frame is None else 0.95,
+            "identity": seen(who, rng),
+            "model": "centerface+dlib",
+            "run_id": "r1",
+            "pipeline_version": "p1",
+        }
+        for keyframe, frame, at, cast in pictures
+        for i, who in enumerate(cast)
+    ]
+    tables["face_sightings"] = pa.Table.from_pylist(sightings, schema=schema.FACE_SIGHTINGS)
+    commit_tables(catalog, tables, STAGES, ["a"], run_id="r1")
+    assert refresh_people(catalog, run_id="r1")["tracks"] == 2
+
+    # the name this track had when a shot's tracks were linked from its keyframe 0's faces alone
+    old_track = hashlib.sha256(f"{shot}:0:0".encode()).hexdigest()[:32]
+
+    tracks = {r["track_id"]: r for r in read(catalog, "face_tracks").to_pylist()}
+    followed, passing = tracks[old_track], next(r for t, r in tracks.items() if t != old_track)
+    assert followed["seen_s"] == [1.0, 2.0, 3.0] and followed["keyframe_indexes"] == [0]
+    assert followed["box"] == [50.0, 10.0, 110.0, 80.0] and followed["keyframe_index"] == 0
+    assert passing["seen_s"] == [3.0] and passing["box"] is None
+    assert followed["person_id"] != passing["person_id"]
+    detail = person_detail(catalog, passing["person_id"])
+    assert [a.seen_s for a in detail.appearances] == [(3.0,)] and detail.representatives == []
