@@ -12,18 +12,24 @@ speaker of the catalog into voices (`voices`: asset, speaker, voice id), increme
   curator (`V000001`, …): ids are never renumbered and never reused.
 
 Curators name, merge and opt out voices with the people's correction rows (`people_corrections`,
-kind `voice`), folded by `catalog.people.fold_corrections`, as for faces. A segment of a transcript
-is said by the speaker whose turns cover most of it (`label_segments`), and is labelled, for
-readers and exports, with its voice's curator-given name where there is one, else its voice id
-(else, before the voices step has run, the asset's speaker label); an opted-out voice's segments
-carry no label.
+kind `voice`), folded by `catalog.people.fold_corrections`, with the people's rules: a merged-away
+id leads to the voice it joined, the kept voice's name wins (else the merged one's), an opt-out of
+any part opts the whole voice out, and bad input raises the people's errors (`PeopleError`, its
+`PeopleConflict`, and `UnknownVoiceError`, an `UnknownPersonError`) with nothing written, so the
+people's CLI, API and page handlers serve voices unchanged. `VoiceRoster` is what readers see.
+Voices are not split: a speaker is known only by its label within its asset (`S1`, …), which a
+re-diarization gives anew, so a split kept by label would move whichever speaker holds the label
+next time.
+
+A segment of a transcript is said by the speaker whose turns cover most of it (`label_segments`),
+and is labelled, for readers and exports, with its voice's curator-given name where there is one,
+else its voice id (else, before the voices step has run, the asset's speaker label); an opted-out
+voice's segments carry no label.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -31,19 +37,25 @@ import numpy as np
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 
-from catalog.iceberg import append, read, replace_all
+from catalog.iceberg import read, replace_all
 from catalog.people import (
     EXCLUDE,
     INCLUDE,
-    MAX_CURATOR_CHARS,
-    MAX_NAME_CHARS,
+    MERGE,
     NAME,
     VOICE,
     ClusterCorrections,
+    PeopleConflict,
+    UnknownPersonError,
+    _checked_curator,
+    _checked_name,
+    _checked_note,
+    _keep,
     fold_corrections,
+    normal_name,
     read_people_corrections,
 )
-from catalog.schema import PEOPLE_CORRECTIONS, VOICES
+from catalog.schema import VOICES
 
 VOICE_DISTANCE = 0.1
 """Cosine distance between a speaker's embedding and a voice's centroid within which it is that
@@ -55,12 +67,12 @@ VOICE_ID_PREFIX = "V"
 VOICE_ID_DIGITS = 6
 
 
-class VoicesError(ValueError):
-    """A voice correction that cannot be kept as asked: the message says what to change."""
+VOICE_TABLES = ("speakers", "voices", "people_corrections")
+"""What `VoiceRoster` is read from: a reader that keeps one need read it again only when these move."""
 
 
-class UnknownVoiceError(LookupError):
-    """A voice id the catalog does not hold."""
+class UnknownVoiceError(UnknownPersonError):
+    """A voice id the catalog does not hold (the API answers 404, the CLI says it and exits 2)."""
 
 
 def voice_id(number: int) -> str:
@@ -145,9 +157,9 @@ def voice_label(voice: str | None, speaker: str | None, fixes: ClusterCorrection
     if voice is None:
         return speaker
     root = fixes.root(voice)
-    if fixes.excluded.get(root) or fixes.excluded.get(voice):
+    if fixes.is_excluded(root):
         return None
-    named = fixes.names.get(root)
+    named = fixes.name_row(root)
     return str(named["value"]) if named else root
 
 
@@ -181,83 +193,159 @@ def label_segments(
     return labelled
 
 
+class VoiceRoster:
+    """The voices as every reader sees them: the machine's assignments of speakers to voices with the
+    curators' merges, names and opt-outs folded over them (what the CLI, the API, the People page and
+    the search view consult; `voice_roster` reads one)."""
+
+    def __init__(
+        self,
+        voices: Iterable[Mapping[str, Any]],
+        speakers: Iterable[Mapping[str, Any]],
+        corrections: Iterable[Mapping[str, Any]] | pa.Table,
+    ) -> None:
+        self.corrections = fold_corrections(corrections, VOICE)
+        self.speakers = {(r["asset_id"], r["speaker"]): r for r in speakers if r.get("speaker")}
+        self.given: set[str] = set()
+        """Every voice id the machine gave a speaker now (merged-away ones too)."""
+        self.members: dict[str, list[tuple[str, str]]] = {}
+        """Per voice (after merges), its speakers: (asset id, speaker label), in that order."""
+        for row in voices:
+            self.given.add(str(row["voice_id"]))
+            root = self.corrections.root(str(row["voice_id"]))
+            self.members.setdefault(root, []).append((row["asset_id"], row["speaker"]))
+        for found in self.members.values():
+            found.sort()
+
+    def resolve(self, voice: str) -> str:
+        """The voice an id stands for now (a merged-away id: the voice it joined); UnknownVoiceError
+        for an id never given."""
+        if voice not in self.given and voice not in self.corrections.merged_into:
+            raise UnknownVoiceError(f"no voice {voice[:40]!r} in the catalog: see `archivist voices list`")
+        return self.corrections.root(voice)
+
+    def voices(self) -> list[str]:
+        """Every voice that has speakers now, the most heard first."""
+        return sorted(self.members, key=lambda v: (-self.seconds(v), v))
+
+    def seconds(self, voice: str) -> float:
+        return float(sum(self.speakers.get(k, {}).get("seconds") or 0.0 for k in self.members.get(voice, [])))
+
+    def name(self, voice: str) -> str | None:
+        named = self.corrections.name_row(voice)
+        return str(named["value"]) if named is not None else None
+
+    def visible(self, voice: str) -> bool:
+        """Whether search may find this voice: it has speakers and is not opted out."""
+        return voice in self.members and not self.corrections.is_excluded(voice)
+
+    def summary(self, voice: str) -> dict[str, Any]:
+        """A voice (already resolved) as a curator sees it: id, name (None unless a curator gave
+        one), whether it is opted out, the ids merged into it, its speakers, assets and seconds."""
+        members = self.members.get(voice, [])
+        return {
+            "voice_id": voice,
+            "name": self.name(voice),
+            "excluded": self.corrections.is_excluded(voice),
+            "merged": self.corrections.parts(voice)[1:],
+            "speakers": len(members),
+            "assets": len({asset for asset, _ in members}),
+            "seconds": round(self.seconds(voice), 1),
+        }
+
+    def speaker_list(self, voice: str) -> list[dict[str, Any]]:
+        """The voice's speakers, asset by asset: label, seconds of speech and turns."""
+        listed = []
+        for asset, speaker in self.members.get(voice, []):
+            row = self.speakers.get((asset, speaker), {})
+            turns = [{"start_s": t["start_s"], "end_s": t["end_s"]} for t in row.get("turns") or []]
+            listed.append(
+                {"asset_id": asset, "speaker": speaker, "seconds": row.get("seconds"), "turns": turns}
+            )
+        return listed
+
+    def turns_by_name(self) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """Per name a curator gave a visible voice (`normal_name`), the turns it speaks, by asset."""
+        found: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        for voice in self.members:
+            name = self.name(voice)
+            if name is None or not self.visible(voice):
+                continue
+            by_asset = found.setdefault(normal_name(name), {})
+            for speaker in self.speaker_list(voice):
+                by_asset.setdefault(speaker["asset_id"], []).extend(
+                    (float(t["start_s"]), float(t["end_s"])) for t in speaker["turns"]
+                )
+        return found
+
+
+def voice_roster(catalog: SqlCatalog) -> VoiceRoster:
+    """The voices of the catalog as readers see them, read now."""
+    return VoiceRoster(
+        read(catalog, "voices", columns=("asset_id", "speaker", "voice_id")).to_pylist(),
+        read(catalog, "speakers", columns=("asset_id", "speaker", "seconds", "turns")).to_pylist(),
+        read_people_corrections(catalog),
+    )
+
+
 def list_voices(catalog: SqlCatalog) -> list[dict[str, Any]]:
-    """Every voice as a curator sees it (merged-away ids folded into the voice they joined): its
-    id, name (None unless a curator gave one), whether it is opted out, its speakers, assets and
-    seconds of speech, most heard first."""
-    fixes = voice_corrections(catalog)
-    seconds = {
-        (r["asset_id"], r["speaker"]): r["seconds"] or 0.0
-        for r in read(catalog, "speakers", columns=("asset_id", "speaker", "seconds")).to_pylist()
-    }
-    found: dict[str, dict[str, Any]] = {}
-    for row in read(catalog, "voices", columns=("asset_id", "speaker", "voice_id")).to_pylist():
-        root = fixes.root(row["voice_id"])
-        named = fixes.names.get(root)
-        voice = found.setdefault(
-            root,
-            {
-                "voice_id": root,
-                "name": str(named["value"]) if named else None,
-                "excluded": bool(fixes.excluded.get(root)),
-                "speakers": 0,
-                "assets": set(),
-                "seconds": 0.0,
-            },
-        )
-        voice["speakers"] += 1
-        voice["assets"].add(row["asset_id"])
-        voice["seconds"] += seconds.get((row["asset_id"], row["speaker"]), 0.0)
-    listed = [{**v, "assets": len(v["assets"]), "seconds": round(v["seconds"], 1)} for v in found.values()]
-    return sorted(listed, key=lambda v: (-v["seconds"], v["voice_id"]))
+    """Every voice with speakers as a curator sees it (`VoiceRoster.summary`; merged-away ids
+    folded into the voice they joined; opted-out ones marked), most heard first."""
+    found = voice_roster(catalog)
+    return [found.summary(v) for v in found.voices()]
+
+
+def voice_detail(catalog: SqlCatalog, voice: str) -> dict[str, Any]:
+    """One voice (a merged-away id answers with the voice it joined): its summary, every speaker
+    with its turns, and the curators' history, oldest first. UnknownVoiceError for an unknown id."""
+    found = voice_roster(catalog)
+    root = found.resolve(voice)
+    history = [dict(r) for r in found.corrections.history_of(root)]
+    return {**found.summary(root), "speaker_list": found.speaker_list(root), "history": history}
 
 
 def name_voice(
     catalog: SqlCatalog, voice: str, name: str, *, curator: str, note: str | None = None
 ) -> dict[str, Any]:
-    """Name a voice (a `people_corrections` row of kind `voice`, with the name before it);
-    VoicesError for an empty or over-long name or curator, UnknownVoiceError for an unknown id."""
-    tidy = " ".join(name.split())
-    if not tidy or len(tidy) > MAX_NAME_CHARS:
-        raise VoicesError(f"a voice's name is 1 to {MAX_NAME_CHARS} characters, not {len(tidy)}")
-    return _keep(catalog, voice, NAME, tidy, curator, note)
+    """Name a voice (a merged-away id names the voice it joined); the row kept, with the name
+    before. PeopleError for an empty or over-long name or curator, UnknownVoiceError for an
+    unknown id."""
+    tidy, who, why = _checked_name(name), _checked_curator(curator), _checked_note(note)
+    found = voice_roster(catalog)
+    root = found.resolve(voice)
+    return _keep(catalog, root, NAME, tidy, found.name(root), who, why, kind=VOICE)
+
+
+def merge_voices(
+    catalog: SqlCatalog, keep: str, other: str, *, curator: str, note: str | None = None
+) -> dict[str, Any]:
+    """Make `other` part of `keep`: its speakers are `keep`'s from then on (in every transcript,
+    export and search), `keep`'s name wins (else `other`'s), and `other`'s id leads to `keep` and
+    is never given again. PeopleConflict for a voice merged with itself (or a voice with no
+    speakers left), UnknownVoiceError for an unknown id; the row kept, with both voices' sizes."""
+    who, why = _checked_curator(curator), _checked_note(note)
+    found = voice_roster(catalog)
+    kept, merged = found.resolve(keep), found.resolve(other)
+    if kept == merged:
+        same = "the same id" if keep == other else f"already one voice ({kept})"
+        raise PeopleConflict(f"cannot merge {keep[:40]} with {other[:40]}: {same}")
+    for voice in (kept, merged):
+        if voice not in found.members:
+            raise PeopleConflict(f"voice {voice} has no speakers left in the catalog")
+    before = f"{kept}: {len(found.members[kept])} speakers; {merged}: {len(found.members[merged])} speakers"
+    return _keep(catalog, merged, MERGE, kept, before, who, why, kind=VOICE)
 
 
 def exclude_voice(
     catalog: SqlCatalog, voice: str, *, curator: str, excluded: bool = True, note: str | None = None
 ) -> dict[str, Any]:
     """Opt a voice out (or, `excluded=False`, back in): its lines carry no name or id in any
-    transcript or export from then on. Errors as `name_voice`'s."""
-    return _keep(catalog, voice, EXCLUDE if excluded else INCLUDE, None, curator, note)
-
-
-def _keep(
-    catalog: SqlCatalog, voice: str, action: str, value: str | None, curator: str, note: str | None
-) -> dict[str, Any]:
-    """Append one curator's row about a known voice (its root, after merges), with the value before."""
-    who = " ".join(curator.split())
-    if not who or len(who) > MAX_CURATOR_CHARS:
-        raise VoicesError(f"say who is acting: the curator's name is 1 to {MAX_CURATOR_CHARS} characters")
-    known = set(read(catalog, "voices", columns=("voice_id",)).column("voice_id").to_pylist())
-    fixes = voice_corrections(catalog)
-    if voice not in known and voice not in fixes.merged_into:
-        raise UnknownVoiceError(f"no voice {voice[:40]!r} in the catalog")
-    root = fixes.root(voice)
-    named = fixes.names.get(root)
-    before = ("excluded" if fixes.excluded.get(root) else "included") if action != NAME else None
-    row = {
-        "correction_id": uuid.uuid4().hex,
-        "kind": VOICE,
-        "cluster_id": root,
-        "action": action,
-        "value": value,
-        "before": before if action != NAME else (str(named["value"]) if named else None),
-        "curator": who,
-        "at": dt.datetime.now(dt.UTC),
-        "note": note,
-    }
-    append(catalog, "people_corrections", pa.Table.from_pylist([row], schema=PEOPLE_CORRECTIONS))
-    return row
+    transcript or export, and its name finds nothing in search, from then on. Errors as `name_voice`'s."""
+    who, why = _checked_curator(curator), _checked_note(note)
+    found = voice_roster(catalog)
+    root = found.resolve(voice)
+    before = "excluded" if found.corrections.is_excluded(root) else "included"
+    return _keep(catalog, root, EXCLUDE if excluded else INCLUDE, None, before, who, why, kind=VOICE)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -424,9 +424,10 @@ class QueryEngine:
         fold: bool = True,
         people: bool = False,
     ) -> Result:
-        """Shots described by the words. With `people` (a caller allowed a face search: the CLI, a
-        token holder), words that are exactly a curator's name of a person (case and spacing aside)
-        find that person's shots first, scored 1, before what the words' meaning finds."""
+        """Shots described by the words. With `people` (a caller allowed a face or voice search: the
+        CLI, a token holder), words that are exactly a curator's name of a person or a voice (case
+        and spacing aside) find the shots the person appears in and the voice speaks in first,
+        scored 1, before what the words' meaning finds."""
         check_top(top)
         query = text.strip()
         if not query:

@@ -37,6 +37,7 @@ from catalog.corrections import TAG_ADDED, Effective, effective
 from catalog.iceberg import read, table, visible
 from catalog.people import PEOPLE_CORRECTION_COLUMNS, PEOPLE_TRACK_COLUMNS, Roster, normal_name
 from catalog.versions import Version
+from catalog.voices import VoiceRoster
 from indexes.filters import NOT_TAG_FILTER_KINDS, OBJECT_FILTER_KIND, Filters
 
 SAFE_BELOW = 0.2
@@ -55,6 +56,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "face_tracks": PEOPLE_TRACK_COLUMNS,
     "people": ("person_id", "kind"),
     "people_corrections": PEOPLE_CORRECTION_COLUMNS,
+    "speakers": ("asset_id", "speaker", "seconds", "turns"),
+    "voices": ("asset_id", "speaker", "voice_id"),
 }
 """What is read of each table; the view is reloaded when any of their snapshots moves."""
 
@@ -104,8 +107,9 @@ class CatalogView:
     machine_captions: Mapping[int, str | None]
     """row → the machine's caption, of the shots whose caption a curator corrected."""
     people_rows: Mapping[str, np.ndarray] = field(default_factory=dict)
-    """A curator's name of a person (`catalog.people.normal_name`) → the rows of the shots the person
-    appears in; opted-out people are not here (`catalog.people.Roster.visible`)."""
+    """A curator's name of a person or a voice (`catalog.people.normal_name`) → the rows of the shots
+    the person appears in and the voice speaks in (a shot whose time overlaps one of its turns);
+    opted-out people and voices are not here (`Roster.visible`, `VoiceRoster.visible`)."""
 
     @property
     def size(self) -> int:
@@ -313,7 +317,33 @@ def _people_rows(tables: Mapping[str, pa.Table], row_of: Mapping[str, int]) -> d
         if shot in row_of:
             for name in names:
                 rows.setdefault(normal_name(name), set()).add(row_of[shot])
+    for name, spoken in _voice_rows(tables, row_of).items():
+        rows.setdefault(name, set()).update(spoken)
     return {name: np.asarray(sorted(found), np.int64) for name, found in rows.items()}
+
+
+def _voice_rows(tables: Mapping[str, pa.Table], row_of: Mapping[str, int]) -> dict[str, set[int]]:
+    """Per name of a visible voice, the rows of the shots whose time overlaps one of its turns."""
+    heard = VoiceRoster(
+        tables["voices"].to_pylist(), tables["speakers"].to_pylist(), tables["people_corrections"]
+    ).turns_by_name()
+    if not heard:
+        return {}
+    shots: dict[str, list[tuple[float, float, int]]] = {}
+    for shot in tables["shots"].select(["shot_id", "asset_id", "start_s", "end_s"]).to_pylist():
+        if shot["shot_id"] in row_of and shot["start_s"] is not None and shot["end_s"] is not None:
+            shots.setdefault(shot["asset_id"], []).append(
+                (shot["start_s"], shot["end_s"], row_of[shot["shot_id"]])
+            )
+    return {
+        name: {
+            row
+            for asset, turns in by_asset.items()
+            for start, end, row in shots.get(asset, [])
+            if any(start < turn_end and turn_start < end for turn_start, turn_end in turns)
+        }
+        for name, by_asset in heard.items()
+    }
 
 
 def _read(catalog: SqlCatalog, name: str, columns: tuple[str, ...], snapshot_id: int | None) -> pa.Table:

@@ -49,6 +49,7 @@ from serve.limits import LimitsMiddleware
 from serve.media import CrossOriginMiddleware, MediaNotFoundError, keyframe_response, ranged_file, stream
 from serve.metrics import Metrics, MetricsMiddleware
 from serve.people import holds_token, people_router
+from serve.voices import voices_router
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(dashboard_router(settings, engine, access))
     app.include_router(exports_router(settings, reads))
     app.include_router(people_router(engine, access))
+    app.include_router(voices_router(engine, access))
     add_service_routes(app, engine, metrics, reads)
     return app
 
@@ -139,7 +141,8 @@ def add_search_routes(
     app: FastAPI, engine: QueryEngine, reads: list[Dependency], access: Access | None = None
 ) -> None:
     """Search by words, by a picture or a shot, and recommendations: all take the filters. Words that
-    are a person's name find their shots only for a caller with the token (a face search)."""
+    are a person's or a voice's name find their shots only for a caller with the token (a face or
+    voice search)."""
     filter_docs = {"parameters": schemas.filter_parameters()}
 
     @app.get("/search", response_model=schemas.SearchResponse, dependencies=reads, openapi_extra=filter_docs)
@@ -159,8 +162,9 @@ def add_search_routes(
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Any:
         """Shots whose descriptions or pictures match the words (text and concept spaces, fused); with
-        the token, a person's name (as a curator gave it) finds that person's shots first. The token is
-        read from the header without declaring a security scheme: the route is open without one."""
+        the token, a person's or a voice's name (as a curator gave it) finds their shots first. The
+        token is read from the header without declaring a security scheme: the route is open without
+        one."""
         credentials = _bearer(authorization)
         people = access is not None and holds_token(access, credentials)
         return _result(engine.by_text(q, top=top, filters=filters, fold=fold, people=people))

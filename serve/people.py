@@ -66,16 +66,18 @@ class CuratorBody(BaseModel):
     note: str | None = Field(None, max_length=MAX_NOTE_CHARS)
 
 
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=SOME_TEXT)]
+"""A name as the catalog keeps it (a person's or a voice's)."""
+ClusterId = Annotated[str, Field(min_length=1, max_length=64, pattern=SOME_TEXT)]
+"""A person's or a voice's id, as a body names one."""
+
+
 class NameIn(CuratorBody):
-    name: str = Field(
-        min_length=1, max_length=MAX_NAME_CHARS, pattern=SOME_TEXT, description="the person's name"
-    )
+    name: Name = Field(description="the person's name")
 
 
 class MergeIn(CuratorBody):
-    other: str = Field(
-        min_length=1, max_length=64, pattern=SOME_TEXT, description="the person who becomes part of this one"
-    )
+    other: ClusterId = Field(description="the person who becomes part of this one")
 
 
 class SplitIn(CuratorBody):
@@ -88,14 +90,13 @@ class ExcludeIn(CuratorBody):
     excluded: bool = Field(True, description="true: opt the person out; false: take the opt-out back")
 
 
-def token_guard(access: Access) -> Callable[..., Any]:
-    """A dependency that asks for the service's token whatever the address the service listens on."""
+def token_guard(access: Access, api: str = "the people API") -> Callable[..., Any]:
+    """A dependency that asks for the service's token whatever the address the service listens on
+    (`api` names what is off in a service started without one)."""
 
     async def guard(credentials: Credentials) -> None:
         if not access.token:
-            raise AuthError(
-                403, "the people API is disabled on this service: start it with ARCHIVIST_API_TOKEN set"
-            )
+            raise AuthError(403, f"{api} is disabled on this service: start it with ARCHIVIST_API_TOKEN set")
         if credentials is None:
             raise AuthError(401, "this needs the service's token: send Authorization: Bearer <token>")
         if not hmac.compare_digest(credentials.credentials.encode(), access.token.encode()):
