@@ -466,12 +466,12 @@ def name_person(
 ) -> dict[str, Any]:
     """Name a person (a merged-away id names the person it joined); the row kept, with the name
     before. PeopleError for an empty or over-long name, UnknownPersonError for an unknown id."""
-    tidy_name = _checked_name(name)
-    who, why = _checked_curator(curator), _checked_note(note)
+    tidy_name = checked_name(name)
+    who, why = checked_curator(curator), checked_note(note)
     found = roster(catalog)
     person = found.resolve(person_id)
     _require_appearances(found, person)
-    return _keep(catalog, person, NAME, tidy_name, found.name(person), who, why)
+    return keep_correction(catalog, person, NAME, tidy_name, found.name(person), who, why)
 
 
 def merge_people(
@@ -479,18 +479,24 @@ def merge_people(
 ) -> dict[str, Any]:
     """Make `other_id` part of `keep_id` (its appearances, its name if `keep_id` has none); the row
     kept. PeopleError for a person merged with itself, UnknownPersonError for an unknown id."""
-    who, why = _checked_curator(curator), _checked_note(note)
+    who, why = checked_curator(curator), checked_note(note)
     found = roster(catalog)
     keep, other = found.resolve(keep_id), found.resolve(other_id)
-    if keep == other:
-        same = "the same id" if keep_id == other_id else f"already one person ({keep})"
-        raise PeopleConflict(f"cannot merge {keep_id} with {other_id}: {same}")
+    refuse_self_merge(keep_id, other_id, keep, other, "person")
     _require_appearances(found, keep)
     _require_appearances(found, other)
     before = (
         f"{keep}: {len(found.members[keep])} appearances; {other}: {len(found.members[other])} appearances"
     )
-    return _keep(catalog, other, MERGE, keep, before, who, why)
+    return keep_correction(catalog, other, MERGE, keep, before, who, why)
+
+
+def refuse_self_merge(keep_id: str, other_id: str, keep: str, other: str, noun: str) -> None:
+    """PeopleConflict where the two ids of a merge are one cluster (the same id, or one already
+    merged into the other): a cluster merged with itself would lead to itself."""
+    if keep == other:
+        same = "the same id" if keep_id == other_id else f"already one {noun} ({keep})"
+        raise PeopleConflict(f"cannot merge {keep_id[:40]} with {other_id[:40]}: {same}")
 
 
 def split_person(
@@ -499,7 +505,7 @@ def split_person(
     """Move some appearances (track ids) of a person to a new person; the row kept, with the new
     person's id as `new_person_id`. PeopleError for no tracks, tracks not the person's, or every
     track (a split must leave the person something)."""
-    who, why = _checked_curator(curator), _checked_note(note)
+    who, why = checked_curator(curator), checked_note(note)
     wanted = list(dict.fromkeys(str(t).strip() for t in track_ids if str(t).strip()))
     if not wanted:
         raise PeopleError("say which appearances leave the person: give at least one track id")
@@ -524,7 +530,7 @@ def split_person(
         ]
         value = json.dumps({"person_id": new, "tracks": moved})
         before = f"{person}: {len(members)} appearances"
-        row = _keep(catalog, person, SPLIT, value, before, who, why)
+        row = keep_correction(catalog, person, SPLIT, value, before, who, why)
     return {**row, "new_person_id": new}
 
 
@@ -532,11 +538,11 @@ def exclude_person(
     catalog: SqlCatalog, person_id: str, *, curator: str, excluded: bool = True, note: str | None = None
 ) -> dict[str, Any]:
     """Opt a person out of search and exports (`excluded`), or take the opt-out back; the row kept."""
-    who, why = _checked_curator(curator), _checked_note(note)
+    who, why = checked_curator(curator), checked_note(note)
     found = roster(catalog)
     person = found.resolve(person_id)
     before = "excluded" if found.is_excluded(person) else "included"
-    return _keep(catalog, person, EXCLUDE if excluded else INCLUDE, None, before, who, why)
+    return keep_correction(catalog, person, EXCLUDE if excluded else INCLUDE, None, before, who, why)
 
 
 def next_person_id(found: Roster) -> str:
@@ -558,7 +564,7 @@ def read_people_corrections(catalog: SqlCatalog) -> pa.Table:
     return read(catalog, "people_corrections")
 
 
-def _keep(
+def keep_correction(
     catalog: SqlCatalog,
     cluster_id: str,
     action: str,
@@ -589,7 +595,7 @@ def _require_appearances(found: Roster, person: str) -> None:
         raise PeopleConflict(f"person {person} has no appearances left in the catalog")
 
 
-def _checked_name(name: str) -> str:
+def checked_name(name: str) -> str:
     tidy = _tidy(name)
     if not tidy:
         raise PeopleError("a name cannot be empty")
@@ -598,7 +604,7 @@ def _checked_name(name: str) -> str:
     return tidy
 
 
-def _checked_curator(curator: str) -> str:
+def checked_curator(curator: str) -> str:
     tidy = _tidy(curator or "")
     if not tidy:
         raise PeopleError("say who is correcting: the curator's name is required")
@@ -607,7 +613,7 @@ def _checked_curator(curator: str) -> str:
     return tidy
 
 
-def _checked_note(note: str | None) -> str | None:
+def checked_note(note: str | None) -> str | None:
     tidy = _tidy(note or "") or None
     if tidy is not None and len(tidy) > MAX_NOTE_CHARS:
         raise PeopleError(f"a note is at most {MAX_NOTE_CHARS} characters")

@@ -47,13 +47,14 @@ from catalog.people import (
     ClusterCorrections,
     PeopleConflict,
     UnknownPersonError,
-    _checked_curator,
-    _checked_name,
-    _checked_note,
-    _keep,
+    checked_curator,
+    checked_name,
+    checked_note,
     fold_corrections,
+    keep_correction,
     normal_name,
     read_people_corrections,
+    refuse_self_merge,
 )
 from catalog.schema import VOICES
 
@@ -310,10 +311,10 @@ def name_voice(
     """Name a voice (a merged-away id names the voice it joined); the row kept, with the name
     before. PeopleError for an empty or over-long name or curator, UnknownVoiceError for an
     unknown id."""
-    tidy, who, why = _checked_name(name), _checked_curator(curator), _checked_note(note)
+    tidy, who, why = checked_name(name), checked_curator(curator), checked_note(note)
     found = voice_roster(catalog)
     root = found.resolve(voice)
-    return _keep(catalog, root, NAME, tidy, found.name(root), who, why, kind=VOICE)
+    return keep_correction(catalog, root, NAME, tidy, found.name(root), who, why, kind=VOICE)
 
 
 def merge_voices(
@@ -323,17 +324,15 @@ def merge_voices(
     export and search), `keep`'s name wins (else `other`'s), and `other`'s id leads to `keep` and
     is never given again. PeopleConflict for a voice merged with itself (or a voice with no
     speakers left), UnknownVoiceError for an unknown id; the row kept, with both voices' sizes."""
-    who, why = _checked_curator(curator), _checked_note(note)
+    who, why = checked_curator(curator), checked_note(note)
     found = voice_roster(catalog)
     kept, merged = found.resolve(keep), found.resolve(other)
-    if kept == merged:
-        same = "the same id" if keep == other else f"already one voice ({kept})"
-        raise PeopleConflict(f"cannot merge {keep[:40]} with {other[:40]}: {same}")
+    refuse_self_merge(keep, other, kept, merged, "voice")
     for voice in (kept, merged):
         if voice not in found.members:
             raise PeopleConflict(f"voice {voice} has no speakers left in the catalog")
     before = f"{kept}: {len(found.members[kept])} speakers; {merged}: {len(found.members[merged])} speakers"
-    return _keep(catalog, merged, MERGE, kept, before, who, why, kind=VOICE)
+    return keep_correction(catalog, merged, MERGE, kept, before, who, why, kind=VOICE)
 
 
 def exclude_voice(
@@ -341,11 +340,13 @@ def exclude_voice(
 ) -> dict[str, Any]:
     """Opt a voice out (or, `excluded=False`, back in): its lines carry no name or id in any
     transcript or export, and its name finds nothing in search, from then on. Errors as `name_voice`'s."""
-    who, why = _checked_curator(curator), _checked_note(note)
+    who, why = checked_curator(curator), checked_note(note)
     found = voice_roster(catalog)
     root = found.resolve(voice)
     before = "excluded" if found.corrections.is_excluded(root) else "included"
-    return _keep(catalog, root, EXCLUDE if excluded else INCLUDE, None, before, who, why, kind=VOICE)
+    return keep_correction(
+        catalog, root, EXCLUDE if excluded else INCLUDE, None, before, who, why, kind=VOICE
+    )
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from catalog_helpers import SAMPLE, asset_id, write_catalog
+from catalog_helpers import SAMPLE, FakeText, asset_id, fake_image, write_catalog
+from fastapi.testclient import TestClient
 
 from catalog import schema
 from catalog.iceberg import open_catalog, replace_assets
 from catalog.settings import Settings
 from catalog.voices import refresh_voices
+from indexes.query import QueryEngine
+from serve.app import create_app
 
 
 def speaker(asset: str, label: str, voice: int, turns: Sequence[tuple[float, float]]) -> dict:
@@ -57,3 +61,15 @@ def sample_with_voices(settings: Settings) -> list[str]:
     ]
     assert commit_speakers(open_catalog(settings), speakers) == 2
     return ids
+
+
+def voiced_archive(home: Path, token: str) -> tuple[Settings, list[str]]:
+    """Settings of a service holding `token` over `sample_with_voices`' catalog, and its shot ids."""
+    settings = Settings(home=str(home), catalog_url=None, api_token=token)
+    return settings, sample_with_voices(settings)
+
+
+def service(settings: Settings, **client: str) -> TestClient:
+    """The service over the catalog, with text and images embedded by fakes."""
+    engine = QueryEngine(settings, encode_text=FakeText(), embed_image=fake_image("car"))
+    return TestClient(create_app(settings, engine=engine), **client)

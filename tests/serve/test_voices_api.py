@@ -8,14 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from catalog_helpers import FakeText, asset_id, fake_image
+from catalog_helpers import asset_id
 from fastapi.testclient import TestClient
-from voice_helpers import sample_with_voices
+from voice_helpers import service, voiced_archive
 
 from catalog.iceberg import open_catalog, read
 from catalog.settings import Settings
-from indexes.query import QueryEngine
-from serve.app import create_app
 
 TOKEN = "curator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -23,13 +21,11 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def archive(tmp_path: Path) -> tuple[Settings, list[str]]:
-    settings = Settings(home=str(tmp_path / "home"), catalog_url=None, api_token=TOKEN)
-    return settings, sample_with_voices(settings)
+    return voiced_archive(tmp_path / "home", TOKEN)
 
 
 def client_for(settings: Settings) -> TestClient:
-    engine = QueryEngine(settings, encode_text=FakeText(), embed_image=fake_image("car"))
-    return TestClient(create_app(settings, engine=engine))
+    return service(settings)
 
 
 @pytest.fixture

@@ -8,29 +8,24 @@ import re
 from pathlib import Path
 
 import pytest
-from catalog_helpers import FakeText, fake_image
 from fastapi.testclient import TestClient
-from voice_helpers import sample_with_voices
+from voice_helpers import service, voiced_archive
 
 from catalog.iceberg import open_catalog, read
 from catalog.settings import Settings
 from catalog.voices import list_voices
-from indexes.query import QueryEngine
-from serve.app import create_app
 
 TOKEN = "voices-page-token"
 
 
 @pytest.fixture
 def archive(tmp_path: Path) -> tuple[Settings, list[str]]:
-    settings = Settings(home=str(tmp_path / "home"), catalog_url=None, api_token=TOKEN)
-    return settings, sample_with_voices(settings)
+    return voiced_archive(tmp_path / "home", TOKEN)
 
 
 def client_for(settings: Settings) -> TestClient:
     """The service as `archivist serve` runs it on 127.0.0.1: every other page open without a login."""
-    engine = QueryEngine(settings, encode_text=FakeText(), embed_image=fake_image("car"))
-    return TestClient(create_app(settings, engine=engine), base_url="http://127.0.0.1:8000")
+    return service(settings, base_url="http://127.0.0.1:8000")
 
 
 @pytest.fixture
