@@ -47,8 +47,10 @@ from serve.auth import Access, AuthError, Credentials
 
 Result = TypeVar("Result")
 
-SOME_TEXT = r"\S"
+SOME_TEXT = r"[^\s\x1c-\x1f\x85]"
 """A field that must hold more than white space (JSON Schema patterns match anywhere in the text).
+White space as the catalog strips it (Python's `str.strip`), which also counts the separators
+U+001C-U+001F and U+0085 that JSON Schema's (ECMAScript's) white-space class does not.
 The schema states each limit the catalog enforces, so a request the schema allows is one the
 catalog keeps: a client learns the rules from the document, not from a refusal."""
 

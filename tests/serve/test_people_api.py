@@ -4,6 +4,7 @@ finds the person's shots in the search, an opted-out person is found nowhere, an
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,20 @@ def test_bad_input_is_a_4xx_and_changes_nothing(archive, client: TestClient, pat
     assert response.status_code == status, response.text
     assert set(response.json()) == {"error", "detail"} and response.json()["error"]
     assert read(open_catalog(archive[0]), "people_corrections").num_rows == 0
+
+
+ECMA_SPACE = r"\t\n\v\f\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+"""What `\\s` means in a JSON Schema pattern (ECMAScript's WhiteSpace and LineTerminator), which
+Python's `\\s` is not: a client's validator reads the pattern this way."""
+
+
+def test_the_schema_refuses_every_name_the_catalog_counts_as_blank(client: TestClient) -> None:
+    """A client that follows the published schema is never refused for a blank name: every
+    character Python strips (U+001C-U+001F and U+0085 too, which JSON Schema's white space is not)
+    fails the schema's pattern, read as a JSON Schema validator reads it."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    pattern = schemas["NameIn"]["properties"]["name"]["pattern"]
+    as_ecma = pattern.replace(r"\S", f"[^{ECMA_SPACE}]").replace(r"\s", ECMA_SPACE)
+    blank = [chr(i) for i in range(0x110000) if chr(i).isspace()]
+    assert "\x1c" in blank and not [c for c in blank if re.search(as_ecma, c)]
+    assert re.search(as_ecma, " Jane ")
