@@ -14,6 +14,7 @@ from voice_helpers import service, voiced_archive
 
 from catalog.iceberg import open_catalog, read
 from catalog.settings import Settings
+from serve.people import SOME_TEXT
 
 TOKEN = "curator-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -125,7 +126,7 @@ def test_an_unknown_voice_is_a_404(client: TestClient) -> None:
 def test_the_schema_states_the_catalogs_limits(client: TestClient) -> None:
     """A client learns the rules from the document: what it allows, the catalog keeps."""
     body = client.get("/openapi.json").json()["components"]["schemas"]["VoiceNameIn"]
-    limits = {"minLength": 1, "maxLength": 200, "pattern": r"\S"}
+    limits = {"minLength": 1, "maxLength": 200, "pattern": SOME_TEXT}
     assert {k: body["properties"]["name"][k] for k in limits} == limits
     assert {k: body["properties"]["curator"][k] for k in limits} == {**limits, "maxLength": 80}
     assert body["additionalProperties"] is False and body["required"] == ["curator", "name"]
