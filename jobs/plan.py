@@ -153,6 +153,12 @@ def carry(batch: pa.Table, out: pa.Table) -> pa.Table:
 
 
 def _map(ds: ray.data.Dataset, fn: type, kwargs: dict[str, Any], resources: Resources) -> ray.data.Dataset:
+    """One step as an actor pool. Its actors are not restarted in place (`max_restarts=0`): an
+    actor of a lost node would be restarted wherever the cluster has room, and on a cluster of
+    fixed size whose other actors hold every CPU that room never comes, so its tasks waited for
+    ever (seen: a run hung for 15 minutes after losing a node; Ray's own pool keeps a dead actor's
+    slot, ray-project/ray#62746). The run plans its unfinished assets again instead
+    (`jobs.run._process`)."""
     return ds.map_batches(
         fn,
         fn_constructor_kwargs=kwargs,
@@ -161,6 +167,7 @@ def _map(ds: ray.data.Dataset, fn: type, kwargs: dict[str, Any], resources: Reso
         compute=ActorPoolStrategy(min_size=resources.min_actors, max_size=resources.max_actors),
         num_cpus=resources.num_cpus,
         num_gpus=resources.num_gpus or None,
+        max_restarts=0,
         **_placement(resources),
     )
 

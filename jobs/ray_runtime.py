@@ -33,6 +33,13 @@ def local_cpus() -> float | None:
     return _local_cpus
 
 
+def cluster_cpus() -> float:
+    """The CPUs of the nodes alive now (after a node is lost, fewer than the run started with)."""
+    import ray
+
+    return float(sum(n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]))
+
+
 def ensure_ray(settings: Settings) -> None:
     """Start or join Ray once per process; later calls are free. A local Ray counts the cores
     this process may use, no more: a plan with more actors than cores shrinks their CPU

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
+from ray.exceptions import NodeDiedError, ObjectLostError, RayActorError, WorkerCrashedError
 
 from catalog.iceberg import open_catalog
 from catalog.locks import attach_run, job_lock
@@ -28,7 +29,7 @@ from jobs.logs import run_context
 from jobs.people import refresh_people
 from jobs.plan import fingerprint_plan, plan_steps, stage_plan
 from jobs.progress import RunProgress
-from jobs.ray_runtime import ensure_ray, local_cpus
+from jobs.ray_runtime import cluster_cpus, ensure_ray, local_cpus
 from jobs.rows import failed_assets
 from jobs.spec import JobSpec
 from jobs.spool import OUTCOMES, AssetAssembler, Spooler, discard, read_spooled
@@ -152,7 +153,12 @@ def _run(spec: JobSpec, settings: Settings, state: StateStore, run_id: str, vers
         with clock("start ray"):
             ensure_ray(settings)
         with clock("process"):
-            _process(_plan(todo, enabled, settings, catalog, source_options), spooler, len(todo))
+            _process(
+                lambda assets, cpus: _plan(assets, enabled, settings, catalog, source_options, cpus),
+                todo,
+                spooler,
+                replans=spec.distribution.replans,
+            )
         per_asset = {s.name for s in stages if s.level == "asset" and not s.fans_out}
         for part, seconds in spooler.busy.items():
             failures = {"segment": spooler.failed, "remaster": spooler.outputs_failed}.get(part, 0)
@@ -276,9 +282,11 @@ def _plan(
     settings: Settings,
     catalog: Any,
     source_options: dict[str, Any],
+    cpus: float | None,
 ) -> Any:
-    """The Ray Data plan of the enabled stages over the assets to process. Without a stage that
-    makes shots, shot stages work on the shots the catalog already has."""
+    """The Ray Data plan of the enabled stages over the assets to process, fitted to `cpus`
+    when given. Without a stage that makes shots, shot stages work on the shots the catalog
+    already has."""
     context = {
         "storage_options": source_options,
         "keyframe_root": settings.location("keyframes"),
@@ -289,24 +297,66 @@ def _plan(
     if not any(s.fans_out for s in stages) and any(s.level == "shot" for s in stages):
         shots = catalog_shots(catalog, [a["asset_id"] for a in todo])
         from_catalog = (CatalogShots, {"shots": shots, "storage_options": settings.storage_options()})
-    return stage_plan(todo, plan_steps(enabled), context, shots_from_catalog=from_catalog, cpus=local_cpus())
+    return stage_plan(todo, plan_steps(enabled), context, shots_from_catalog=from_catalog, cpus=cpus)
 
 
-def _process(ds: Any, spooler: Spooler, assets: int) -> None:
-    """Stream the plan's output into the spool, asset by asset as each completes. An asset whose
-    write the archive's storage refused (a keyframe on a full disk) fails the run with that
-    refusal, which names the object, and is left for the next run (`catalog.storage.refused_in`)."""
+LOST_WORKERS = (RayActorError, ObjectLostError, NodeDiedError, WorkerCrashedError)
+"""What Ray raises when a worker or node that held part of the plan is gone: the run re-plans."""
+
+
+def _process(
+    plan: Callable[[list[dict[str, Any]], float | None], Any],
+    todo: list[dict[str, Any]],
+    spooler: Spooler,
+    *,
+    replans: int,
+) -> None:
+    """Stream the plan's output into the spool, asset by asset as each completes. When Ray loses
+    a worker or a node, the assets not yet finished are planned again on what is left of the
+    cluster, up to `replans` times: the actors do not restart in place (`jobs.plan`), so a
+    finished asset is never redone and an unfinished one never waits for a node that is gone.
+    A plan made again fits the CPUs the cluster has left: a step whose actors found no room
+    would wait for the steps before it, which hold the CPUs (`jobs.plan.fit_to_cpus`)."""
+    remaining, cpus = todo, local_cpus()
+    with RunProgress(len(todo)) as progress:
+        for attempt in range(replans + 1):
+            try:
+                _drain(plan(remaining, cpus), spooler, progress)
+                return
+            except LOST_WORKERS as exc:
+                spooler.flush()
+                remaining = [a for a in remaining if a["asset_id"] not in spooler.assets]
+                if not remaining:  # the loss came after the last asset was in
+                    return
+                if attempt == replans:
+                    raise
+                cpus = local_cpus() or cluster_cpus()
+                log.warning(
+                    "Ray lost a worker (%s: %s); planning the %d unfinished assets again on %g CPUs"
+                    " (%d of %d)",
+                    type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "",
+                    len(remaining),
+                    cpus,
+                    attempt + 1,
+                    replans,
+                )
+
+
+def _drain(ds: Any, spooler: Spooler, progress: RunProgress) -> None:
+    """One plan's output into the spool. An asset whose write the archive's storage refused
+    (a keyframe on a full disk) fails the run with that refusal, which names the object, and is
+    left for the next run (`catalog.storage.refused_in`)."""
     assembler = AssetAssembler()
-    with RunProgress(assets) as progress:
-        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            kept = batch.drop_columns([c for c in ("keyframe_jpeg",) if c in batch.column_names])
-            progress.rows(kept)
-            for asset_rows in assembler.add(kept):
-                refused = next(filter(None, map(refused_in, _errors(asset_rows))), None)
-                if refused is not None:
-                    raise refused
-                spooler.add(asset_rows)
-                progress.asset_done()
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        kept = batch.drop_columns([c for c in ("keyframe_jpeg",) if c in batch.column_names])
+        progress.rows(kept)
+        for asset_rows in assembler.add(kept):
+            refused = next(filter(None, map(refused_in, _errors(asset_rows))), None)
+            if refused is not None:
+                raise refused
+            spooler.add(asset_rows)
+            progress.asset_done()
     spooler.flush()
     if assembler.incomplete():
         raise RuntimeError(f"the plan lost rows of assets {assembler.incomplete()}")

@@ -185,6 +185,9 @@ class DistributionSpec(_Section):
 
     spool_every_assets: int = Field(16, ge=1, description="stage finished assets durably every N assets")
     spool_every_seconds: float = Field(30.0, gt=0, description="… or at least this often")
+    replans: int = Field(
+        2, ge=0, le=10, description="times a run plans its unfinished assets again after Ray loses a worker"
+    )
 
 
 class JobSpec(_Section):

@@ -81,6 +81,8 @@ class Spooler:
         self.run_id, self.pipeline_version = run_id, pipeline_version
         self.flush_assets, self.flush_seconds = flush_assets, flush_seconds
         self.buffer: list[pa.Table] = []
+        self.assets: set[str] = set()
+        """Every asset handed to the spooler, written or still in the buffer."""
         self.chunks = 0
         self.last_flush = time.monotonic()
         self.busy: dict[str, float] = defaultdict(float)
@@ -95,6 +97,7 @@ class Spooler:
                 self.busy[name.removeprefix(BUSY_PREFIX)] += float(pc.sum(described[name]).as_py() or 0.0)
         if "shot_id" in described.column_names:
             self.shots += shot_rows(described).num_rows
+        self.assets.update(described["asset_id"].to_pylist())
         self.buffer.append(described)
         if len(self.buffer) >= self.flush_assets or time.monotonic() - self.last_flush > self.flush_seconds:
             self.flush()

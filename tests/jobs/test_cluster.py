@@ -101,6 +101,17 @@ def run_on(cluster: dict, spec: Path, home: Path) -> subprocess.Popen:
     )
 
 
+def finish(run: subprocess.Popen, timeout: float = 900) -> tuple[str, str]:
+    """The run's output once it ends; a run still going after `timeout` is killed and the test
+    fails with what it printed, so a hang says where it hung."""
+    try:
+        return run.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        _, err = run.communicate()
+        pytest.fail(f"the run did not end in {timeout:.0f} s; its log ends:\n{err[-4000:]}")
+
+
 def actor_nodes(cluster: dict, class_fragment: str) -> set[str]:
     """The nodes on which actors of a class ran (asked from inside the namespace)."""
     probe = (
@@ -123,7 +134,7 @@ def actor_nodes(cluster: dict, class_fragment: str) -> set[str]:
 def test_a_run_spreads_over_both_nodes(cluster: dict, home: Path, tmp_path: Path, clip_writer) -> None:
     spec = spread_spec(tmp_path / "spread.yaml", tapes(tmp_path / "tapes", clip_writer, 6))
     run = run_on(cluster, spec, home)
-    out, err = run.communicate(timeout=900)
+    out, err = finish(run)
     assert run.returncode == 0, err[-3000:]
     assert json.loads(out)["assets"]["ok"] == 6
     assert len(actor_nodes(cluster, "SegmentStep")) == 2
@@ -143,7 +154,7 @@ def test_losing_the_worker_node_mid_run_loses_nothing(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     os.killpg(cluster["worker"].pid, signal.SIGKILL)
-    out, err = run.communicate(timeout=900)
+    out, err = finish(run)
     assert run.returncode == 0, err[-3000:]
     # Ray prints what it saw of the lost node on the same stream: read the summary object itself.
     assert "{" in out, f"no summary in {out!r}"

@@ -3,6 +3,7 @@ finishes only what was left, with no duplicates and no partial commit ever visib
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -73,3 +74,50 @@ def test_a_killed_run_resumes_exactly(ray_session, home: Path, tmp_path: Path, c
     assert shot_counts == resumed["shots"] >= 2 * CLIPS
     assert sql(catalog, "SELECT count(*) AS n FROM assets")["n"][0].as_py() == CLIPS
     assert state.spooled(version) == {}
+
+
+def test_a_lost_worker_is_planned_around(home: Path, tmp_path: Path, clip_writer) -> None:
+    """The stages' actors killed mid-run (as the kernel's OOM killer would): the run plans its
+    unfinished assets again, says so, and commits every asset once."""
+    source = tmp_path / "tapes"
+    source.mkdir()
+    for i in range(CLIPS):
+        clip_writer(source / f"tape{i:02d}.mp4", seconds=3, cuts=1 + i % 3, seed=i)
+    spec_path = tmp_path / "nightly.yaml"
+    spec_path.write_text(
+        f"name: nightly\nsource: {{uri: {source}}}\n"
+        "distribution: {spool_every_assets: 2, spool_every_seconds: 1}\n"
+        f"stages:\n{LIGHT_STAGES}"
+    )
+    state = StateStore(Settings().catalog_url_resolved)
+    version = load_spec(spec_path).pipeline_version()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "run", str(spec_path), "--json"],
+        env={**os.environ, "ARCHIVIST_HOME": str(home)},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while len(state.spooled(version)) < 2:
+        assert run.poll() is None, run.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "nothing was staged in time"
+        time.sleep(0.05)
+    # Ray titles an actor's process after its class. Both steps' actors: one of them is busy.
+    stage_actors = r"^ray::MapWorker\(MapBatches\((Segment|Keyframes)Step\)\)"
+    killed = subprocess.run(["pkill", "-KILL", "-f", stage_actors], check=False).returncode
+    try:
+        out, err = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert killed == 0, "no stage actor was found to kill"
+    assert run.returncode == 0, err[-3000:]
+    assert "planning the" in err and "unfinished assets again" in err
+    summary = json.loads(out)
+    assert summary["assets"]["ok"] == CLIPS and summary["assets"]["failed"] == 0
+    catalog = open_catalog(Settings())
+    counts = sql(catalog, "SELECT count(*) AS n, count(DISTINCT shot_id) AS d FROM shots").to_pylist()[0]
+    assert counts["n"] == counts["d"] == summary["shots"]
+    assert sql(catalog, "SELECT count(*) AS n FROM assets")["n"][0].as_py() == CLIPS
