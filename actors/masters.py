@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from actors.access_codecs import AV1_CRF, AV1_PRESET
 from actors.fixity import MASTER_POLICY
 from actors.keyframes import append_columns
 from actors.qc_policy import PolicyRule
@@ -32,6 +33,21 @@ class RemasterParams(ModelParams):
     )
     weights: str | None = Field(None, description="upscaler weights instead of the committed ones")
     crf: int = Field(18, ge=0, le=51, description="quality of the H.264 access copy")
+    access_codec: Literal["h264", "av1"] = Field(
+        "h264", description="the access copy's video: H.264 plays everywhere, AV1 is smaller"
+    )
+    film_grain: int = Field(
+        0, ge=0, le=50, description="AV1 film-grain synthesis: SVT-AV1's grain level, 0 for none"
+    )
+    av1_crf: int = Field(AV1_CRF, ge=0, le=63, description="quality of an AV1 access copy (SVT-AV1 crf)")
+    av1_preset: int = Field(
+        AV1_PRESET, ge=0, le=13, description="SVT-AV1 speed: 0 slowest and smallest, 13 fastest"
+    )
+    quality_frames: int = Field(
+        16,
+        ge=0,
+        description="frames of the access copy scored against the source (VMAF, PSNR, SSIM); 0: none",
+    )
     out: str | None = Field(None, description="where outputs go; default: masters/ under the home")
     tile: int | None = Field(
         None, ge=16, description="upscale in tiles of this side", json_schema_extra=RUNTIME
@@ -46,6 +62,15 @@ class RemasterParams(ModelParams):
     def _known_operations(cls, value: str) -> str:
         parse_ops(value)
         return value
+
+    @model_validator(mode="after")
+    def _grain_needs_av1(self) -> RemasterParams:
+        if self.film_grain and self.access_codec != "av1":
+            raise ValueError(
+                f"film_grain: film-grain synthesis is AV1's; set access_codec: av1 "
+                f"(access_codec is {self.access_codec})"
+            )
+        return self
 
 
 class AssetRemaster(Stage):

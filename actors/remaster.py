@@ -20,7 +20,9 @@ The writing pass makes:
   the source's bits below those 8 are carried over, interpolated when
   upscaled). It keeps the source's sample aspect ratio and field order, and
   every audio track as the source's packets, byte for byte;
-* the access copy, H.264 (``crf``) in MP4, yuv420p BT.709 with the index up
+* the access copy, H.264 (``crf``, the default, for reach) or AV1 (SVT-AV1,
+  ``av1_crf``/``av1_preset``, with film-grain synthesis at ``film_grain``;
+  see ``actors.access_codecs``) in MP4, yuv420p BT.709 with the index up
   front (``+faststart``), the source's sample aspect ratio, and every audio
   track playable in a browser: AAC copied, anything else (PCM, MP2, AC-3, ...)
   transcoded to AAC (``actors.remaster_audio``). yuv420p needs even sides: an
@@ -39,7 +41,9 @@ Both outputs keep each source frame's timestamp (variable frame rate
 included; the Matroska muxer rounds to its millisecond clock). The noise,
 sharpness and flicker before and after are measured at one size, the access
 picture's: the source (deinterlaced if interlaced) brought to that size by
-bicubic interpolation, what a player would show, against the output. Each
+bicubic interpolation, what a player would show, against the output. The
+access copy, decoded again once written, is scored against the source at that
+size (VMAF, PSNR, SSIM: ``actors.remaster_quality``). Each
 output is written to a staging file and only then renamed into place (local)
 or uploaded in one PUT (object store), and a sidecar manifest beside it
 records the source hash, operations, model, fields, timing, audio and output
@@ -63,6 +67,7 @@ import numpy as np
 import pyarrow as pa
 from av.video.reformatter import ColorRange, Colorspace
 
+from actors.access_codecs import AccessEncoding
 from actors.av_aspect import set_stream_sar
 from actors.av_timing import Timeline, frame_rate
 from actors.fields import Deinterlacer, FieldMeter, FieldRestorer, decide, declared_order
@@ -85,6 +90,7 @@ from actors.remaster_outputs import (
     staged_outputs,
     write_frame,
 )
+from actors.remaster_quality import access_against_source
 from actors.restore import Plan, Restorer, ShotMeter, check_params, make_plan, parse_ops
 from actors.upscale import Upscaler
 from catalog.schema import REMASTER
@@ -138,6 +144,11 @@ class Remasterer:
         device: str | None = None,
         crf: int = 18,
         preset: str = "medium",
+        access_codec: str = "h264",
+        film_grain: int = 0,
+        av1_crf: int | None = None,
+        av1_preset: int | None = None,
+        quality_frames: int = 16,
         measure_frames: int = 48,
         tile: int | None = None,
         work_dir: str | None = None,
@@ -148,8 +159,15 @@ class Remasterer:
         self.selection = parse_ops(restore)
         self.restore_params = check_params(restore_params)
         self.upscaler = Upscaler(upscale, method=upscale_method, weights=weights, device=device, tile=tile)
-        self.crf = int(crf)
-        self.preset = preset
+        self.access = AccessEncoding.of(
+            access_codec,
+            crf=crf,
+            preset=preset,
+            film_grain=film_grain,
+            av1_crf=av1_crf,
+            av1_preset=av1_preset,
+        )
+        self.quality_frames = max(0, int(quality_frames))
         self.measure_frames = max(1, int(measure_frames))
         self.work_dir = work_dir
         self.master_policy = list(master_policy)
@@ -196,10 +214,21 @@ class Remasterer:
             master_pix_fmt(survey["bit_depth"]),
             local=self.local_output,
             work_dir=self.work_dir,
+            access_codec=self.access.codec,
         ) as outputs:
             figures = self._encode(uri, plan, stride, outputs, survey)
             if figures["frames"] == 0:
                 raise RemasterError("the video stream decoded to no frames")
+            fields = survey["fields"]
+            figures["access_vs_source"] = access_against_source(
+                uri,
+                next(o for o in outputs if o.kind == "access").staging,
+                storage_options=self.storage_options,
+                size=figures["size"],
+                interlaced_order=fields["field_order"] if fields["interlaced"] else None,
+                frames=figures["frames"],
+                quality_frames=self.quality_frames,
+            )
             for output in outputs:
                 output.sha256 = file_sha256(output.staging)
             checksums, check = self._check_master(next(o for o in outputs if o.kind == "master"))
@@ -390,6 +419,7 @@ class Remasterer:
             "time_base": str(time_base),
             "timing": timeline.manifest(),
             "measured_at": f"{size[0]}x{size[1]}",
+            "size": size,
             "before": before.result(),
             "after": after.result(),
         }
@@ -411,7 +441,7 @@ class Remasterer:
             if output.kind == "access":
                 output.width, output.height = width + width % 2, height + height % 2
             output.field_order = survey["fields"]["field_order"] if output.kind == "master" else "progressive"
-            encoder = "ffv1" if output.kind == "master" else "libx264"
+            encoder = "ffv1" if output.kind == "master" else self.access.encoder
             video = output.container.add_stream(encoder, rate=frame_rate(source))
             video.width, video.height, video.pix_fmt = output.width, output.height, output.pix_fmt
             video.codec_context.time_base = source.time_base
@@ -424,7 +454,7 @@ class Remasterer:
                 video.codec_context.gop_size = 1
                 video.codec_context.options = {"level": "3", "slicecrc": "1"}
             else:
-                video.codec_context.options = {"crf": str(self.crf), "preset": self.preset}
+                video.codec_context.options = self.access.options()
                 video.codec_context.colorspace = Colorspace.ITU709
                 video.codec_context.color_range = ColorRange.MPEG
             output.video = video
@@ -500,7 +530,7 @@ class Remasterer:
                 "time_base": figures["time_base"],
                 "timing": figures["timing"],
                 "audio": [track.manifest() for track in output.audio.values()],
-                "encoder": {"crf": self.crf, "preset": self.preset}
+                "encoder": self.access.manifest()
                 if output.kind == "access"
                 else {"level": 3, "gop": 1, "slicecrc": True},
             },
@@ -511,6 +541,7 @@ class Remasterer:
                 "measured_at": figures["measured_at"],
                 "before": figures["before"],
                 "after": figures["after"],
+                "access_vs_source": figures["access_vs_source"] if output.kind == "access" else None,
             },
             "seconds": round(seconds, 3),
         }
@@ -527,6 +558,7 @@ class Remasterer:
         seconds: float,
     ) -> dict[str, Any]:
         before, after = figures["before"], figures["after"]
+        fidelity = (figures["access_vs_source"] if output.kind == "access" else None) or {}
         return {
             "asset_id": asset_id,
             "source_uri": uri,
@@ -559,4 +591,7 @@ class Remasterer:
             "sample_aspect_ratio": ratio(survey["sar"]),
             "audio_tracks": len(output.audio),
             "audio": json.dumps([track.manifest() for track in output.audio.values()]),
+            "vmaf_vs_source": fidelity.get("vmaf"),
+            "psnr_vs_source": fidelity.get("psnr"),
+            "ssim_vs_source": fidelity.get("ssim"),
         }

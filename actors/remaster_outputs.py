@@ -5,7 +5,7 @@ store) and is removed whatever happens; only a whole file is renamed into
 place or uploaded in one PUT. The master holds RGB at the source's depth:
 ``bgr0`` for 8 bits, else planar RGB of the next depth FFV1 stores, with the
 source's bits below the 8 that restoration works on added back; the access
-copy holds yuv420p BT.709, padded to even sides.
+copy holds yuv420p BT.709 (H.264 or AV1), padded to even sides.
 """
 
 from __future__ import annotations
@@ -119,9 +119,16 @@ def write_frame(
 
 @contextmanager
 def staged_outputs(
-    out_root: str, asset_id: str, master_fmt: str, *, local: bool, work_dir: str | None = None
+    out_root: str,
+    asset_id: str,
+    master_fmt: str,
+    *,
+    local: bool,
+    work_dir: str | None = None,
+    access_codec: str = "h264",
 ) -> Iterator[list[Output]]:
-    """Staging files for both outputs, removed whatever happens (published ones were moved away)."""
+    """Staging files for both outputs, removed whatever happens (published ones were moved away);
+    ``access_codec`` is the access copy's video codec (``h264`` or ``av1``), both in MP4."""
     with ExitStack() as stack:
         directory = (
             None
@@ -131,7 +138,7 @@ def staged_outputs(
         outputs = []
         for kind, name, fmt, codec, pix_fmt in (
             ("master", "master.mkv", "matroska", "ffv1", master_fmt),
-            ("access", "access.mp4", "mp4", "h264", "yuv420p"),
+            ("access", "access.mp4", "mp4", access_codec, "yuv420p"),
         ):
             uri = f"{out_root}/{asset_id}/{name}"
             if directory is None:

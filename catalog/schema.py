@@ -166,6 +166,7 @@ DESCRIPTION = pa.schema(
         pa.field("text_embedding", pa.list_(pa.float32())),  # MiniLM of the description
         pa.field("concept_embedding", pa.list_(pa.float32())),  # ConSE: the image in the text space
         pa.field("text_embedding_model", pa.string()),
+        pa.field("caption_confidence", pa.float32()),  # the caption's least sure noun; null: names none
     ]
 )
 
@@ -225,6 +226,14 @@ REMASTER = pa.schema(
         pa.field("sample_aspect_ratio", pa.string()),  # 'num:den', the source's; None for square/unset
         pa.field("audio_tracks", pa.int32()),
         pa.field("audio", pa.string()),  # JSON: per track, copied untouched or transcoded (to what)
+        # The access copy as decoded against its source (there is no pristine original in production):
+        # how far restoration, upscaling and the encoder together moved the picture, at the access
+        # picture's size (at most 1080p), on evenly spaced frames. VMAF v0.6.1 (vmaf-torch), luma PSNR
+        # (dB) and SSIM. Null on master rows, on failed rows and with `quality_frames: 0`. Benchmarks with
+        # an original score source and output against it instead (bench_access_copies.py).
+        pa.field("vmaf_vs_source", pa.float32()),
+        pa.field("psnr_vs_source", pa.float32()),
+        pa.field("ssim_vs_source", pa.float32()),
     ]
 )
 
@@ -359,6 +368,7 @@ CAPTIONS = pa.schema(
         pa.field("description", pa.string()),
     ]
     + PROVENANCE
+    + [pa.field("caption_confidence", pa.float32())]  # added with composed/v2 (issue 17)
 )
 
 TRANSCRIPTS = pa.schema(list(TRANSCRIPT_SEGMENT) + [pa.field("shot_ids", pa.list_(pa.string()))] + PROVENANCE)
