@@ -49,7 +49,7 @@ def test_an_av1_access_copy_matches_the_h264_one_in_frames_timing_and_aspect(tmp
     assert (av1["width"], av1["height"], av1["frame_count"]) == (h264["width"], h264["height"], 6)
     manifest = json.loads(Path(av1["manifest_uri"]).read_text())
     assert manifest["output"]["codec"] == "av1"
-    assert manifest["output"]["encoder"] == {"encoder": "libsvtav1", "crf": 35, "preset": 8, "film_grain": 8}
+    assert manifest["output"]["encoder"] == {"encoder": "libsvtav1", "crf": 36, "preset": 6, "film_grain": 8}
 
 
 def test_an_av1_access_copy_keeps_the_sources_aspect_ratio(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_grain_synthesis_without_av1_is_refused_by_name() -> None:
         RemasterParams(access_codec="av1", film_grain=51)
     with pytest.raises(ValidationError, match="access_codec"):
         RemasterParams.model_validate({"access_codec": "vp9"})
-    assert RemasterParams(access_codec="av1", film_grain=10).av1_crf == 35
+    assert RemasterParams(access_codec="av1", film_grain=10).av1_crf == 36
     with pytest.raises(ValueError, match="film_grain: film-grain synthesis needs access_codec 'av1'"):
         Remasterer(out_root="/tmp/unused", film_grain=5)
 

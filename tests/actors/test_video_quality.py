@@ -16,8 +16,9 @@ def _photo(size: tuple[int, int] = (160, 120)) -> np.ndarray:
 
 def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    assert ok and decoded is not None
+    return np.ascontiguousarray(decoded[..., ::-1])
 
 
 def _noisy(frame: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
