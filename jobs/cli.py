@@ -495,16 +495,25 @@ def serve(
     forwarded_allow_ips: Annotated[
         str, typer.Option(help="proxies whose X-Forwarded-For/-Proto are believed (comma-separated, or *)")
     ] = "127.0.0.1",
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="server processes (a query is CPU-bound: up to one per core)")
+    ] = 1,
 ) -> None:
     """Serve search, recommendations, media and metrics over HTTP (OpenAPI docs at /docs).
 
     Behind a reverse proxy, see the README's "Behind a reverse proxy"."""
     import uvicorn
 
-    from serve.app import create_app
+    from serve.app import SERVED_HOST, served_app
+    from serve.auth import check_binding
 
+    settings = Settings()
+    check_binding(host, settings.api_token)  # refused here, once, not in every worker
+    os.environ[SERVED_HOST] = host
     uvicorn.run(
-        create_app(Settings(), host=host),
+        f"{served_app.__module__}:{served_app.__name__}",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         log_level="info",

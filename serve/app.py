@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -87,11 +88,12 @@ def create_app(
     engine = engine if engine is not None else QueryEngine(settings)
     access = Access(settings.api_token, host=host)
     metrics = Metrics(lambda: engine.loaded)
+    warm = threading.Event()
     app = FastAPI(
         title="archivist",
         summary="Search and recommendations over a media archive's catalog.",
         version="1",
-        lifespan=kept_fresh(engine, refresh_seconds),
+        lifespan=kept_fresh(engine, refresh_seconds, warm),
         responses=ERRORS,
     )
     add_error_handlers(app)
@@ -107,18 +109,31 @@ def create_app(
     app.include_router(exports_router(settings, reads))
     app.include_router(people_router(engine, access))
     app.include_router(voices_router(engine, access))
-    add_service_routes(app, engine, metrics, reads)
+    add_service_routes(app, engine, metrics, reads, warm)
     return app
 
 
-def kept_fresh(engine: QueryEngine, every: float) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: a thread that keeps the engine fresh while the app serves."""
+SERVED_HOST = "ARCHIVIST_SERVED_HOST"
+"""The address `archivist serve` listens on, for the app each of its worker processes makes."""
+
+
+def served_app() -> FastAPI:
+    """The app of one worker process of `archivist serve` (uvicorn's factory): each worker loads
+    its own engine; the indexes' vectors are memory-mapped, so the workers share their pages."""
+    return create_app(Settings(), host=os.environ.get(SERVED_HOST, "127.0.0.1"))
+
+
+def kept_fresh(
+    engine: QueryEngine, every: float, warm: threading.Event
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: a thread that keeps the engine fresh while the app serves, and sets
+    `warm` once the catalog, the indexes and the text encoder are loaded."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         keeper = threading.Thread(
-            target=_keep_fresh, args=(engine, stop, every), name="archivist-refresh", daemon=True
+            target=_keep_fresh, args=(engine, stop, every, warm), name="archivist-refresh", daemon=True
         )
         keeper.start()
         yield
@@ -365,14 +380,17 @@ def correct_shot(engine: QueryEngine, shot_id: str, edit: Edit) -> list[dict[str
     return rows
 
 
-def add_service_routes(app: FastAPI, engine: QueryEngine, metrics: Metrics, reads: list[Dependency]) -> None:
+def add_service_routes(
+    app: FastAPI, engine: QueryEngine, metrics: Metrics, reads: list[Dependency], warm: threading.Event
+) -> None:
     """Health (open to all) and Prometheus metrics."""
 
     @app.get("/health", response_model=schemas.Health)
     def health() -> Any:
-        """Open to all: whether the service has loaded its state, and which indexes."""
+        """Open to all: whether the service is ready (its state and text encoder loaded: the first
+        search does not wait), and which indexes it serves."""
         state = engine.loaded
-        if state is None:
+        if state is None or not warm.is_set():
             return {"status": "starting", "indexes": {}, "shots": 0}
         return {
             "status": "ok",
@@ -430,18 +448,22 @@ def _result(result: Any) -> dict[str, Any]:
     return {"hits": [hit.to_dict() for hit in result.hits], "meta": result.meta}
 
 
-def _keep_fresh(engine: QueryEngine, stop: threading.Event, every: float) -> None:
-    """Load at start, warm the text encoder, then pick up new indexes and snapshots until stopped."""
-    try:
-        engine.refresh()
-        engine.warm()
-    except Exception:
-        log.exception("loading the catalog and indexes failed; queries will retry")
-    while not stop.wait(every):
+def _keep_fresh(engine: QueryEngine, stop: threading.Event, every: float, warm: threading.Event) -> None:
+    """Load at start and warm the text encoder (until then the service says it is starting), then
+    pick up new indexes and snapshots until stopped. A failed start is tried again each round."""
+    while True:
         try:
             engine.refresh()
+            if not warm.is_set():
+                engine.warm()
+                warm.set()
         except Exception:
-            log.exception("refreshing the catalog and indexes failed; still serving the state loaded before")
+            if warm.is_set():
+                log.exception("refreshing the catalog and indexes failed; serving the state loaded before")
+            else:
+                log.exception("loading the catalog, indexes or text encoder failed; trying again")
+        if stop.wait(every):
+            return
 
 
 def _bearer(authorization: str | None) -> HTTPAuthorizationCredentials | None:

@@ -8,8 +8,10 @@ import io
 import json
 import os
 import struct
+import threading
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,8 +48,9 @@ def engine(archive) -> QueryEngine:
 
 
 @pytest.fixture(scope="module")
-def client(archive, engine: QueryEngine) -> TestClient:
-    return TestClient(create_app(archive[0], engine=engine))
+def client(archive, engine: QueryEngine) -> Iterator[TestClient]:
+    with TestClient(create_app(archive[0], engine=engine)) as served:  # started: its lifespan runs
+        yield served
 
 
 def error_of(response) -> str:
@@ -148,6 +151,33 @@ def test_events_then_for_you_leaves_out_what_was_seen(client: TestClient, archiv
     hits = client.get("/recommend", params={"user": "bo", "top": 6}).json()["hits"]
     shown = {h["shot_id"] for h in hits} | {d["shot_id"] for h in hits for d in h["duplicates"]}
     assert len(hits) == 6 and not shown & set(seen)
+
+
+class SlowToWarm(QueryEngine):
+    """An engine whose text encoder takes as long as the test says to load."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.loaded_encoder = threading.Event()
+
+    def warm(self) -> None:
+        assert self.loaded_encoder.wait(60)
+        super().warm()
+
+
+def test_the_service_says_it_is_starting_until_its_text_encoder_is_warm(archive) -> None:
+    """A load balancer sends no search before `ok`, so no search waits seconds for the encoder."""
+    engine = SlowToWarm(archive[0], encode_text=FakeText(), embed_image=fake_image("car"))
+    with TestClient(create_app(archive[0], engine=engine)) as served:
+        deadline = time.monotonic() + 60
+        while engine.loaded is None:  # the catalog and indexes are in, the encoder not yet
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert served.get("/health").json()["status"] == "starting"
+        engine.loaded_encoder.set()
+        while served.get("/health").json()["status"] != "ok":
+            assert time.monotonic() < deadline, "the service never said it was ready"
+            time.sleep(0.05)
 
 
 def test_health_metrics_and_openapi(client: TestClient) -> None:
@@ -454,8 +484,10 @@ def test_the_service_picks_up_a_rebuilt_index_while_answering(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_archivist_serve_survives_a_10_mb_request_line(tmp_path: Path) -> None:
-    """The real server: uvicorn refuses the oversized request line itself and goes on serving."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_archivist_serve_survives_a_10_mb_request_line(tmp_path: Path, workers: int) -> None:
+    """The real server, in one process or several: uvicorn refuses the oversized request line
+    itself and goes on serving."""
     import socket
     import subprocess
     import sys
@@ -469,7 +501,7 @@ def test_archivist_serve_survives_a_10_mb_request_line(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     env = {**os.environ, "ARCHIVIST_HOME": settings.home}
     service = subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "jobs.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         cwd=Path(__file__).parents[2],
         stdout=subprocess.DEVNULL,
@@ -477,7 +509,7 @@ def test_archivist_serve_survives_a_10_mb_request_line(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # ready once its text encoder is loaded, seconds per worker
         while True:
             assert service.poll() is None and time.monotonic() < deadline, "archivist serve did not start"
             try:
@@ -492,6 +524,10 @@ def test_archivist_serve_survives_a_10_mb_request_line(tmp_path: Path) -> None:
         part = httpx.get(f"{base}/media/keyframes/{ids[0]}", headers={"Range": "bytes=0-3"})
         assert part.status_code == 206 and part.content == b"\xff\xd8\xff\xe0"
         assert httpx.get(f"{base}/health").json()["shots"] == 4
+        serving = subprocess.run(["pgrep", "-P", str(service.pid)], capture_output=True, text=True)
+        assert len(serving.stdout.split()) >= (workers if workers > 1 else 0)  # a worker process each
+        for shot in ids * 2:  # whichever worker answers has the catalog
+            assert httpx.get(f"{base}/shots/{shot}", timeout=60).json()["shot_id"] == shot
     finally:
         service.terminate()
         service.wait(timeout=60)
