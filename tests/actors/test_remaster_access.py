@@ -101,3 +101,37 @@ def test_decoded_frames_of_an_av1_copy_are_close_to_the_h264_ones(tmp_path: Path
     a, b = decode(h264["output_uri"])[0], decode(av1["output_uri"])[0]
     assert all(np.abs(x.astype(int) - y.astype(int)).mean() < 12 for x, y in zip(a, b, strict=True))
     assert av1["vmaf_vs_source"] > 50
+
+
+@pytest.mark.slow
+def test_a_browser_plays_the_av1_access_copy(tmp_path: Path) -> None:
+    """Debian's Chromium, as the dashboard's browser tests run it, decodes the AV1 MP4 to its end."""
+    from tests.browser import CHROMEDRIVER, CHROMIUM, headless_chromium
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("Chromium is installed by infra/scripts/ensure-services.sh")
+    source = make_clip(tmp_path / "clip.mkv", size=(64, 48), frames=10)
+    remasterer = Remasterer(
+        out_root=str(tmp_path / "out"), restore="off", upscale=1, access_codec="av1", film_grain=8
+    )
+    access = _access(run(remasterer, source))
+    page = tmp_path / "play.html"
+    page.write_text(f'<video id="v" muted src="{Path(access["output_uri"]).as_uri()}"></video>')
+    driver = headless_chromium(tmp_path / "profile", "--allow-file-access-from-files")
+    try:
+        driver.set_script_timeout(30)
+        driver.get(page.as_uri())
+        played = driver.execute_async_script(
+            """const done = arguments[0], v = document.getElementById('v');
+            const report = () => done({ended: v.ended, width: v.videoWidth, height: v.videoHeight,
+                                       duration: v.duration, error: v.error && v.error.code,
+                                       av1: v.canPlayType('video/mp4; codecs="av01.0.00M.08"')});
+            v.addEventListener('ended', report);
+            v.addEventListener('error', report);
+            v.play().catch(report);"""
+        )
+    finally:
+        driver.quit()
+    assert played["error"] is None and played["ended"], played
+    assert (played["width"], played["height"]) == (64, 48) and played["av1"] == "probably"
+    assert played["duration"] == pytest.approx(0.4, abs=0.05)  # ten frames at 25 fps
