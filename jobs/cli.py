@@ -608,6 +608,24 @@ def train_upscaler(
     print(json.dumps(train(out_path or DEFAULT_WEIGHTS, seed=seed, steps=steps), indent=2, default=str))
 
 
+@train_app.command("restorer")
+@friendly
+def train_restorer(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="where the weights go; default: the committed file")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    steps: Annotated[int, typer.Option(min=1)] = 2500,
+    clips: Annotated[int, typer.Option(min=1, help="damaged training clips to cut patches from")] = 300,
+) -> None:
+    """Train the artefact-removal network on bundled stills and sample clips through real codec damage."""
+    from actors.restore.learned import DEFAULT_WEIGHTS
+    from jobs.train_restorer import train_restorer as train
+
+    trained = train(out_path or DEFAULT_WEIGHTS, seed=seed, steps=steps, clips=clips)
+    print(json.dumps(trained, indent=2, default=str))
+
+
 @train_app.command("manipulation")
 @friendly
 def train_manipulation(
