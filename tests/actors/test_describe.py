@@ -7,7 +7,15 @@ import re
 
 import pytest
 
-from actors.describe import CAPTION_METHOD, MAX_TEXT_CHARS, Captioner, compose_caption, describe
+from actors.describe import (
+    CAPTION_METHOD,
+    MAX_TEXT_CHARS,
+    Captioner,
+    caption_method,
+    compose,
+    compose_caption,
+    describe,
+)
 from actors.models import ModelLoadError
 
 
@@ -27,7 +35,7 @@ def _face(gender: str, age: float) -> dict:
     }
 
 
-CAT = {"tag_labels": ["tabby cat", "tiger cat", "Egyptian Mau"], "tag_scores": [0.62, 0.21, 0.09]}
+CAT = {"tag_labels": ["tabby cat", "Persian cat", "Egyptian Mau"], "tag_scores": [0.86, 0.08, 0.03]}
 STREET = {
     "tag_labels": ["mountain bike", "unicycle", "tram"],
     "tag_scores": [0.12, 0.07, 0.02],
@@ -39,21 +47,49 @@ def test_a_confident_tag_is_stated() -> None:
     assert compose_caption(CAT) == "A shot of a tabby cat."
 
 
-def test_objects_are_counted_in_words_and_weak_tags_hedged() -> None:
-    caption = compose_caption(STREET)
-    assert (
-        caption
-        == "A shot of two people and a bicycle, the main subject perhaps a mountain bike or a unicycle."
-    )
-    assert "car" not in caption, "a 0.2 detection is not reported"
+def test_objects_are_counted_in_words_and_weak_guesses_left_unsaid() -> None:
+    caption = compose(STREET)
+    assert caption.text == "A shot of a person on a bicycle and a person."
+    assert "car" not in caption.text, "a 0.2 detection is not reported"
+    assert "mountain bike" not in caption.text and "unicycle" not in caption.text, "0.12 and 0.07 guesses"
+    assert caption.confidence == pytest.approx(0.8)
     crowd = [_found("person")] * 12 + [_found("bus")] * 2 + [_found("knife")] * 3 + [_found("wine glass")] * 2
     assert (
         compose_caption({"objects": crowd})
         == "A shot of 12 people, three knives, two buses and two wine glasses."
     )
-    likely = compose_caption({"tag_labels": ["espresso", "cup"], "tag_scores": [0.31, 0.2]})
-    assert likely == "A shot of what is probably an espresso."
-    assert compose_caption({"tag_labels": ["umbrella"], "tag_scores": [0.03]}) is None
+    unsure = compose({"tag_labels": ["espresso", "mountain bike"], "tag_scores": [0.31, 0.2]})
+    assert unsure.text == "A shot." and unsure.confidence is None, "nothing agrees: vague but true"
+    assert compose_caption({"tag_labels": ["umbrella"], "tag_scores": [0.03]}) == "A shot."
+
+
+def test_disagreeing_tags_move_up_to_what_they_share() -> None:
+    fish = compose({"tag_labels": ["tench", "goldfish", "pufferfish"], "tag_scores": [0.4, 0.3, 0.15]})
+    assert fish.text == "A shot of a fish." and fish.confidence == pytest.approx(0.85)
+    assert compose_caption({"tag_labels": ["pufferfish"], "tag_scores": [0.9]}) == "A shot of a pufferfish."
+
+
+def test_objects_and_tags_are_reconciled() -> None:
+    rider, bike = _found("person", 0.9, (10, 0, 40, 60)), _found("bicycle", 0.8, (5, 30, 45, 80))
+    assert compose_caption({"objects": [rider, bike]}) == "A shot of a person on a bicycle."
+    apart = _found("bicycle", 0.8, (200, 30, 240, 80))
+    assert compose_caption({"objects": [rider, apart]}) == "A shot of a bicycle and a person."
+    two = [rider, bike, _found("person", 0.9, (100, 0, 130, 60)), _found("bicycle", 0.8, (95, 30, 135, 80))]
+    assert compose_caption({"objects": two}) == "A shot of two people on bicycles."
+    missed = {"objects": [rider], "tag_labels": ["mountain bike", "unicycle"], "tag_scores": [0.85, 0.1]}
+    assert compose_caption(missed) == "A shot of a person on a mountain bike.", "the detector missed the bike"
+    cat = {"objects": [_found("cat", 0.8)], "tag_labels": ["tabby cat"], "tag_scores": [0.85]}
+    assert compose_caption(cat) == "A shot of a tabby cat.", "the tag says which cat"
+    animal = {"objects": [_found("cat", 0.8)], "tag_labels": ["tabby cat", "tench"], "tag_scores": [0.45, 0.4]}
+    assert compose_caption(animal) == "A shot of a cat.", "'an animal' adds nothing to a detected cat"
+    unrelated = {"objects": [_found("person")], "tag_labels": ["suit"], "tag_scores": [0.9]}
+    assert compose_caption(unrelated) == "A shot of a person and a suit."
+
+
+def test_caption_method_names_its_versions() -> None:
+    method = caption_method({"visual_model": "efficientnet-lite0", "objects_model": "ssd-mobilenet-v2"})
+    assert method == "composed/v2 (concepts wordnet-3.0; tags efficientnet-lite0; objects ssd-mobilenet-v2)"
+    assert caption_method({}) == "composed/v2 (concepts wordnet-3.0)"
 
 
 def test_caption_does_not_depend_on_detection_order() -> None:
@@ -85,8 +121,8 @@ def test_speech_snippet_is_short_and_said_by_someone() -> None:
 
 def test_faces_are_counted_never_described() -> None:
     faces = [_face("female", 71.0), _face("male", 8.0)]
-    caption = compose_caption({"faces": faces, "tag_labels": ["suit"], "tag_scores": [0.4]})
-    assert caption == "A shot of two faces, the main subject probably a suit."
+    caption = compose_caption({"faces": faces, "tag_labels": ["suit"], "tag_scores": [0.9]})
+    assert caption == "A shot of two faces and a suit."
     banned = r"\b(wom[ae]n|m[ae]n|female|male|girl|boy|old|young|elderly|child|aged?|71|dark|light)\b"
     for shot in ({"faces": faces}, {"faces": faces, "objects": [_found("person")] * 2}):
         assert not re.search(banned, compose_caption(shot) + " " + describe(shot), re.I), shot
@@ -111,7 +147,7 @@ def test_articles() -> None:
     tags = {
         "umbrella": "an umbrella",
         "unicycle": "a unicycle",
-        "European fire salamander": "a European",
+        "eel": "an eel",
         "hourglass": "an hourglass",
         "a cat having a striped coat": "of a cat having",
     }
@@ -142,9 +178,9 @@ def test_description_carries_everything_search_should_match() -> None:
 
 def test_captioner_composes_by_default_and_refuses_unknown_vlms() -> None:
     captioner = Captioner()
-    assert captioner.method == CAPTION_METHOD == "composed/v1"
-    assert captioner.caption(CAT) == compose_caption(CAT)
+    assert captioner.method == CAPTION_METHOD == "composed/v2"
+    assert captioner.caption(CAT) == compose(CAT)
     assert Captioner(CAPTION_METHOD).method == CAPTION_METHOD
     with pytest.raises(ModelLoadError, match=r"llava-1\.5-7b") as error:
         Captioner("llava-1.5-7b")
-    assert "composed/v1" in str(error.value)
+    assert "composed/v2" in str(error.value)

@@ -90,7 +90,10 @@ def test_columns_and_rows_without_anything_to_describe(embedder: TextEmbedder) -
     for field in DESCRIPTION:
         assert out.schema.field(field.name).type == field.type, field.name
     rows = out.to_pylist()
-    assert rows[0]["caption"] == "A shot of a tabby cat." and rows[0]["caption_method"] == "composed/v1"
+    assert rows[0]["caption"] == "A shot of a tabby cat."
+    assert rows[0]["caption_method"] == "composed/v2 (concepts wordnet-3.0)"
+    assert rows[0]["caption_confidence"] == pytest.approx(0.9)
+    assert rows[1]["caption_confidence"] is None, "a caption of speech alone names no object"
     assert rows[0]["text_embedding_model"] == "all-MiniLM-L6-v2"
     assert len(rows[0]["text_embedding"]) == len(rows[0]["concept_embedding"]) == 384
     assert rows[1]["description"].endswith("Speech: Good evening.") and rows[1]["text_embedding"]
@@ -109,8 +112,23 @@ def test_detected_objects_move_the_concept_vector(embedder: TextEmbedder) -> Non
     plain, with_dog = _vectors(out, "concept_embedding") @ embedder.encode(["a dog on the grass"])[0]
     assert with_dog > plain + 0.1
     only_objects = embedder.concept_vector(None, None, dog)
-    assert only_objects is not None and float(only_objects @ embedder.encode(["dog"])[0]) > 0.9
+    dog_query, cat_query = embedder.encode(["dog", "cat"])
+    assert only_objects is not None
+    assert float(only_objects @ dog_query) > float(only_objects @ cat_query) + 0.1
     assert embedder.concept_vector(None, None, []) is None
+
+
+def test_disagreeing_tags_place_the_image_at_what_they_share(embedder: TextEmbedder) -> None:
+    """Tench, goldfish and puffer sharing the score: the image sits nearer 'a fish' than any one of
+    them alone would put it, and a query for the kind finds it through the label texts."""
+    spread = embedder.concept_vector(["tench", "goldfish", "pufferfish"], [0.2, 0.2, 0.15])
+    guess = embedder.concept_vector(["tench"], [0.2])
+    fish, cat = embedder.encode(["a fish", "a cat"])
+    assert spread is not None and guess is not None
+    assert float(spread @ fish) > float(guess @ fish) and float(spread @ fish) > float(spread @ cat) + 0.1
+    goldfish = embedder.concept_vector(["goldfish"], [0.9])
+    tabby = embedder.concept_vector(["tabby cat"], [0.9])
+    assert float(goldfish @ fish) > float(tabby @ fish) + 0.1
 
 
 def test_keyframes_through_visual_and_text_stages(embedder: TextEmbedder) -> None:
