@@ -1,4 +1,4 @@
-"""Measuring a shot: how noisy, flickery, blocky, dusty, scratched, flat and colourless it is.
+"""Measuring a shot: how noisy, flickery, blocky, compressed, soft, dusty, scratched, flat, colourless.
 
 The ``auto`` planner decides from these numbers, and the remaster stage
 reports the same numbers before and after, so each one is defined once here.
@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 from scipy import ndimage
+from scipy.fft import dctn
 
 from actors.restore.motion import warp_to
 from actors.restore.pixels import luma
@@ -65,6 +66,106 @@ def block_grid(gray: np.ndarray, period: int = 8) -> tuple[float, int, int]:
         ratios.append(float((phase[best] + 0.5) / (np.delete(phase, best).mean() + 0.5)))
         offsets.append((best + 1) % period)  # first column of a block
     return float(np.mean(ratios)), offsets[0], offsets[1]
+
+
+_FREQUENCY = np.add.outer(np.arange(8), np.arange(8))  # u + v of each 8×8 DCT coefficient
+
+
+def hf_loss(gray: np.ndarray) -> float:
+    """Share of the finest DCT frequencies quantised away in textured 8×8 blocks (0..1; clean 0.1-0.35).
+
+    A codec at a low rate keeps a textured block's coarse frequencies and
+    zeroes its fine ones, wherever its own transform grid lies (H.264's 4×4
+    blocks and in-loop filter included); a camera's picture keeps some of
+    both, its noise floor alone fills the fine ones. Only blocks with real
+    texture count, so flat sky does not read as compressed. Smooth, noise-free
+    pictures (animation, some scans) also read high: alone, this is evidence,
+    not proof, which is why the planner prefers the source's bits per pixel.
+    """
+    plane = gray.astype(np.float32)
+    shares = []
+    for offset in (0, 4):  # two grid phases: the codec's grid is not known
+        height, width = ((side - offset) // 8 * 8 for side in plane.shape)
+        if height < 8 or width < 8:
+            continue
+        blocks = plane[offset : offset + height, offset : offset + width]
+        blocks = blocks.reshape(height // 8, 8, width // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+        coefficients = dctn(blocks, axes=(1, 2), norm="ortho")
+        coarse = (coefficients[:, (_FREQUENCY >= 1) & (_FREQUENCY <= 4)] ** 2).mean(axis=1)
+        textured = coarse > 16.0  # coarse detail of 4 levels or more
+        if textured.sum() >= 20:
+            shares.append(float((np.abs(coefficients[textured][:, _FREQUENCY >= 7]) < 0.75).mean()))
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def _gradient(plane: np.ndarray) -> np.ndarray:
+    return np.hypot(cv2.Sobel(plane, cv2.CV_32F, 1, 0), cv2.Sobel(plane, cv2.CV_32F, 0, 1))
+
+
+def _strong_edges(gray: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    """Canny edges among the stronger half of them: outlines, not texture."""
+    edges = cv2.Canny(gray, 100, 200) > 0
+    if edges.sum() < 50:
+        return np.zeros_like(edges)
+    return edges & (gradient >= np.percentile(gradient[edges], 50))
+
+
+def ringing(gray: np.ndarray) -> float:
+    """Fine ripple beside strong edges over the same ripple away from them (about 1 without ringing).
+
+    A codec's quantised edges overshoot and ripple (Gibbs ringing, mosquito
+    noise) in the few pixels beside them, where the picture itself is smooth;
+    noise and texture are as strong there as anywhere. Only low-gradient
+    pixels count on both sides, so the edges' own slopes are left out.
+    """
+    plane = gray.astype(np.float32)
+    gradient = _gradient(plane)
+    strong = _strong_edges(gray, gradient).astype(np.uint8)
+    if not strong.any():
+        return 1.0
+    near = cv2.dilate(strong, np.ones((11, 11), np.uint8)) > 0
+    band = near & ~(cv2.dilate(strong, np.ones((5, 5), np.uint8)) > 0)
+    far = ~(cv2.dilate(strong, np.ones((21, 21), np.uint8)) > 0)
+    smooth = gradient < np.percentile(gradient, 75)
+    ripple = np.abs(cv2.filter2D(plane, -1, _NOISE_KERNEL))
+    if (band & smooth).sum() < 50 or (far & smooth).sum() < 50:
+        return 1.0
+    return float((ripple[band & smooth].mean() + 1.0) / (ripple[far & smooth].mean() + 1.0))
+
+
+EDGE_PROBE_SIGMA = 1.5
+
+
+def edge_width(gray: np.ndarray) -> float:
+    """Gaussian sigma, in pixels, of the strongest edges' spread (sharp video 0.5-0.8; soft focus above 1.2).
+
+    A step edge blurred by a Gaussian of sigma s has a peak gradient
+    proportional to 1/s; blurred once more by a known sigma t it drops by
+    s / sqrt(s² + t²). The median of that ratio over the strongest edges
+    gives s without knowing the edges' contrast: the edge spread function
+    read off the picture, which is also the point spread deblurring inverts.
+    """
+    plane = gray.astype(np.float32)
+    gradient = _gradient(plane)
+    strong = _strong_edges(gray, gradient)
+    if strong.sum() < 20:
+        return 0.0
+    blurred = _gradient(cv2.GaussianBlur(plane, (0, 0), EDGE_PROBE_SIGMA))
+    ratio = float(np.clip(np.median(blurred[strong] / np.maximum(gradient[strong], 1e-3)), 0.0, 0.99))
+    return EDGE_PROBE_SIGMA * ratio / float(np.sqrt(1.0 - ratio * ratio))
+
+
+def source_rate(
+    codec: str | None, bit_rate: float | None, width: int, height: int, fps: float | None
+) -> dict[str, Any]:
+    """What the planner reads of the file itself: its video codec and the bits it spends per pixel.
+
+    The remaster stage merges this into the shot's measurement; without a
+    known rate (``{}``) the planner judges compression from the picture alone.
+    """
+    if not codec or not bit_rate or not fps or width <= 0 or height <= 0:
+        return {}
+    return {"source_codec": codec, "source_bpp": round(float(bit_rate) / (width * height * fps), 4)}
 
 
 def levels(gray: np.ndarray) -> tuple[float, float]:
@@ -243,6 +344,9 @@ class ShotMeter:
             ("spatial_noise", noise_sigma(gray)),
             ("sharpness", sharpness(gray)),
             ("blockiness", blockiness),
+            ("hf_loss", hf_loss(gray)),
+            ("ringing", ringing(gray)),
+            ("edge_width", edge_width(gray)),
             ("black", black),
             ("white", white),
             ("chroma_spread", spread),
@@ -281,6 +385,9 @@ class ShotMeter:
             "noise": noise,
             "sharpness": mean.get("sharpness", 0.0),
             "blockiness": mean.get("blockiness", 1.0),
+            "hf_loss": mean.get("hf_loss", 0.0),
+            "ringing": mean.get("ringing", 1.0),
+            "edge_width": mean.get("edge_width", 0.0),
             "block_offset_x": offset_x,
             "block_offset_y": offset_y,
             "dust_ppm": mean.get("dust_ppm", 0.0),

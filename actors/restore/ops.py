@@ -248,6 +248,94 @@ class Deblock:
 
 
 @dataclass
+class Artefacts:
+    """Codec artefacts and noise taken out by the project's own network (``learned.py``).
+
+    Blocking, ringing, mosquito noise, chroma bleeding and the blotchy noise a
+    low-rate codec leaves are repaired together, from the frame and its two
+    neighbours aligned by optical flow. The network estimates the damage
+    itself; ``strength`` scales its correction (0 leaves the frame alone, 1
+    applies it as trained). The weights are loaded once per worker and
+    shared by every shot.
+    """
+
+    name: ClassVar[str] = "artefacts"
+    radius: ClassVar[int] = 1
+    strength: float = 1.0
+    weights: str = ""
+    """Path of the network's weights; empty for the committed ``actors/data/restorer.pt``."""
+    device: str = "auto"
+    """``auto`` (CUDA when torch sees one), ``cpu`` or ``cuda[:n]``."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 2.0:
+            raise ValueError(f"artefacts strength must be between 0 and 2, not {self.strength!r}")
+
+    def _remover(self) -> Any:
+        from actors.restore.learned import shared_remover  # torch loads only where the network runs
+
+        return shared_remover(self.weights or None, self.device)
+
+    def bind(self, storage_options: dict[str, Any] | None) -> None:
+        """Loads the network now, so weights that do not match it fail when the plan is built."""
+        self._remover()
+
+    def apply(self, frames: Frames, i: int) -> np.ndarray:
+        if self.strength == 0.0:
+            return frames[i]
+        return np.asarray(self._remover().restore(frames, i, self.strength))
+
+
+@dataclass
+class Deblur:
+    """Soft focus undone on luma by inverting a Gaussian point spread (van Cittert iterations, noise-gated).
+
+    The planner reads the point spread off the picture (``measure.edge_width``).
+    Each iteration adds back what blurring the estimate by that spread takes
+    away from the observed frame; one iteration is unsharp masking with the
+    spread's own width, the first term of the inverse filter's series. It is
+    chosen over Wiener or Richardson-Lucy because its gain is bounded
+    (``1 + iterations × amount`` at most) where theirs grows with the
+    frequency, so the noise and codec residue archive footage carries are
+    not blown up; detail smaller than ``threshold`` levels is not amplified
+    at all. Chroma is left as it is: the eye resolves detail in luma.
+    """
+
+    name: ClassVar[str] = "deblur"
+    radius: ClassVar[int] = 0
+    sigma: float = 1.0
+    """Point spread (Gaussian sigma, pixels) to invert."""
+    amount: float = 1.0
+    iterations: int = 2
+    threshold: float = 1.0
+    """Detail below this many luma levels (noise) is not sharpened."""
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.sigma <= 5.0:
+            raise ValueError(f"deblur sigma must be between 0.1 and 5 pixels, not {self.sigma!r}")
+        if not 1 <= self.iterations <= 10:
+            raise ValueError(f"deblur iterations must be between 1 and 10, not {self.iterations!r}")
+
+    def apply(self, frames: Frames, i: int) -> np.ndarray:
+        frame = frames[i]
+        if self.amount <= 0:
+            return frame
+        ycrcb = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb) if frame.ndim == 3 else frame[..., None]
+        observed = ycrcb[..., 0].astype(np.float32)
+        estimate = observed.copy()
+        for _ in range(self.iterations):
+            correction = observed - cv2.GaussianBlur(estimate, (0, 0), self.sigma)
+            # Soft coring: small differences are noise, not lost detail.
+            gated = np.sign(correction) * np.maximum(np.abs(correction) - self.threshold, 0.0)
+            estimate += self.amount * gated
+        if frame.ndim == 2:
+            return to_uint8(estimate)
+        out = ycrcb.copy()
+        out[..., 0] = to_uint8(estimate)
+        return cv2.cvtColor(out, cv2.COLOR_YCrCb2RGB)
+
+
+@dataclass
 class Contrast:
     """Levels then CLAHE on lightness: fixed per shot so that it cannot flicker.
 
@@ -380,13 +468,16 @@ class Colorize:
 
 
 OPS: dict[str, type] = {
-    op.name: op for op in (Deblock, Deflicker, Dust, Scratch, Denoise, Contrast, Balance, Colorize)
+    op.name: op
+    for op in (Deblock, Artefacts, Deflicker, Dust, Scratch, Denoise, Deblur, Contrast, Balance, Colorize)
 }
 """Every operation by name, in the order a plan applies them.
 
-Blocking is undone first, as it was the last damage done (by the codec);
-brightness is steadied before dust is looked for, because dust is found by
-comparing neighbouring frames; scratches and dust are repaired before
-denoising, which would otherwise smear them into their surroundings; tone and
-colour come last, on clean frames.
+Codec damage is undone first, as it was the last damage done: grid blocking,
+then the network's repair of the rest (it was trained on codec output, not
+on what other operations make of it); brightness is steadied before dust is
+looked for, because dust is found by comparing neighbouring frames;
+scratches and dust are repaired before denoising, which would otherwise
+smear them into their surroundings; deblurring sharpens only what is left
+once noise and artefacts are gone; tone and colour come last, on clean frames.
 """

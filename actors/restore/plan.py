@@ -5,8 +5,14 @@ optional parameters per operation. ``auto`` applies an operation when the
 shot's measurement crosses a threshold and records the figure and the
 threshold as the reason; an explicit list applies exactly what it names. In
 both modes parameters the spec leaves open are filled from the measurement
-(noise level, block grid, black and white points, colour cast), and
-parameters the spec sets win.
+(noise level, block grid, black and white points, colour cast, point
+spread, how compressed), and parameters the spec sets win.
+
+Compression is judged from the source's codec and bits per pixel when the
+measurement carries them (``source_codec``, ``source_bpp``: what the probe
+knows of the file), since a picture alone cannot tell smooth from
+compressed; without them, from what the picture shows: blocks on a grid, or
+fine detail quantised away in textured areas with no soft focus to explain it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from actors.restore.ops import OPS
 
@@ -26,7 +34,28 @@ THRESHOLDS = {
     "blockiness": 1.3,  # block-edge step over ordinary step
     "range": 140.0,  # white minus black point, luma levels: only a flat, faded picture
     "colour_cast": 0.15,  # largest channel's edge strength off the mean, relative
+    # Share of fine DCT detail gone in textured blocks: clean 0.1-0.35 (but bikes.mp4, itself an H.264
+    # copy, 0.7), H.264 crf 35 0.4-0.75, JPEG q30 0.7-0.9.
+    "hf_loss": 0.8,
+    "edge_width": 1.25,  # edge spread sigma in pixels; sharp video 0.5-0.8, the softest clean sample 1.06
 }
+LOSSY_BPP = {
+    "h264": 0.06,
+    "hevc": 0.04,
+    "vp9": 0.05,
+    "av1": 0.04,
+    "mpeg4": 0.2,
+    "msmpeg4v3": 0.2,
+    # MPEG-2 shows artefacts below 0.3, but the committed network gains nothing on it above 0.1
+    # (held out: -0.1 dB at 0.18 bits per pixel, +0.03 dB at 0.09): deblock handles its grid there.
+    "mpeg2video": 0.1,
+    "mpeg1video": 0.1,
+    "mjpeg": 1.0,
+}
+"""Bits per pixel below which a copy in each lossy codec shows its artefacts (H.264 at crf 30 on SD is
+about 0.04, the bundled bikes.mp4 0.09; a DVD's MPEG-2 0.3-0.5). Other codecs are judged by the picture."""
+SHARP_EDGE = 0.7
+"""Edge spread (sigma, pixels) of a sharp picture: sampling and the camera's own optics."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +128,45 @@ def _measured_params(name: str, m: Mapping[str, Any]) -> dict[str, Any]:
     if name == "balance":
         grey = sum(m["channel_edges"]) / 3
         return {"gains": [round(min(max(grey / max(c, 1e-3), 0.75), 1.33), 4) for c in m["channel_edges"]]}
+    if name == "artefacts":
+        return {"strength": _compression(m)[1]}
+    if name == "deblur":
+        width = float(m.get("edge_width", 0.0))
+        return {"sigma": round(min(max(np.sqrt(max(width**2 - SHARP_EDGE**2, 0.0)), 0.3), 3.0), 2)}
     return {}
+
+
+def _strength(excess: float) -> float:
+    """Half strength just past a threshold, full from 1.5 times it: a borderline case gets a light touch."""
+    return round(min(max(0.5 + excess, 0.5), 1.0), 2)
+
+
+def _compression(m: Mapping[str, Any]) -> tuple[bool, float, str]:
+    """Whether a shot shows codec damage worth the network, with what strength, and why."""
+    lost, blockiness, width = (
+        float(m.get(key, d)) for key, d in (("hf_loss", 0.0), ("blockiness", 1.0), ("edge_width", 0.0))
+    )
+    seen = f"ringing {float(m.get('ringing', 1.0)):.2f}, hf_loss {lost:.2f}"
+    codec, bpp = m.get("source_codec"), m.get("source_bpp")
+    if codec in LOSSY_BPP and bpp is not None:
+        limit, value = LOSSY_BPP[str(codec)], float(bpp)
+        low = value < limit
+        why = f"source {codec} at {value:.3f} bits per pixel {'<' if low else '>='} {limit} ({seen})"
+        return low, _strength(limit / max(value, 1e-6) - 1.0), why
+    origin = f"source {codec} is not a lossy codec of known rate; " if codec else ""
+    if blockiness > THRESHOLDS["blockiness"]:
+        why = f"{origin}blockiness {blockiness:.2f} > {THRESHOLDS['blockiness']} ({seen})"
+        return True, _strength(blockiness / THRESHOLDS["blockiness"] - 1.0), why
+    sharp = width <= THRESHOLDS["edge_width"]
+    if lost > THRESHOLDS["hf_loss"] and sharp:
+        why = f"{origin}{seen}: hf_loss > {THRESHOLDS['hf_loss']} with sharp edges (edge_width {width:.2f})"
+        return True, _strength(lost / THRESHOLDS["hf_loss"] - 1.0), why
+    verdict = "<=" if lost <= THRESHOLDS["hf_loss"] else "> (soft focus explains it)"
+    why = (
+        f"{origin}no sign of codec damage: blockiness {blockiness:.2f} <= {THRESHOLDS['blockiness']}, "
+        f"{seen} {verdict} {THRESHOLDS['hf_loss']}"
+    )
+    return False, 1.0, why
 
 
 def _auto_decision(
@@ -123,6 +190,14 @@ def _auto_decision(
         return above("scratched_share")
     if name == "deblock":
         return above("blockiness")
+    if name == "artefacts":
+        apply, _, why = _compression(m)
+        return apply, why
+    if name == "deblur":
+        soft, why = above("edge_width", " px")
+        if soft and _compression(m)[0]:
+            return False, f"{why}, but codec damage softens it too: sharpening would sharpen the artefacts"
+        return soft, why
     if name == "contrast":
         spread = float(m["white"]) - float(m["black"])
         low = spread < THRESHOLDS["range"]
