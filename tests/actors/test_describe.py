@@ -80,7 +80,8 @@ def test_objects_and_tags_are_reconciled() -> None:
     assert compose_caption(missed) == "A shot of a person on a mountain bike.", "the detector missed the bike"
     cat = {"objects": [_found("cat", 0.8)], "tag_labels": ["tabby cat"], "tag_scores": [0.85]}
     assert compose_caption(cat) == "A shot of a tabby cat.", "the tag says which cat"
-    animal = {"objects": [_found("cat", 0.8)], "tag_labels": ["tabby cat", "tench"], "tag_scores": [0.45, 0.4]}
+    animal = {"objects": [_found("cat", 0.8)], "tag_labels": ["tabby cat", "tench"]}
+    animal["tag_scores"] = [0.45, 0.4]
     assert compose_caption(animal) == "A shot of a cat.", "'an animal' adds nothing to a detected cat"
     unrelated = {"objects": [_found("person")], "tag_labels": ["suit"], "tag_scores": [0.9]}
     assert compose_caption(unrelated) == "A shot of a person and a suit."
