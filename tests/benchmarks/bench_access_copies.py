@@ -27,8 +27,9 @@ Variants, each encoded from the damaged clip:
   with ``film_grain: 10``);
 * ``restored+av1``: restored, then AV1 without grain synthesis, for comparison.
 
-Quality is VMAF of the decoded copy against the clean original (``actors.video_quality``,
-every other frame), with PSNR and SSIM beside it. Equal quality: the target is what today's
+Quality is VMAF of the decoded copy against the clean original (``actors.video_quality``, every
+other frame), with PSNR and SSIM beside it; the damaged source itself is scored against the
+original too (the "before", the table's ``(source)`` rows). Equal quality: the target is what today's
 access copy gives, plain H.264 at the stage's default crf 18 (and, second, at x264's default
 23). Against a clean original, VMAF does not always fall as crf rises for a noisy source: a
 coarser encode smooths noise away too. So each variant is encoded over a grid of crfs (H.264
@@ -222,6 +223,7 @@ def run(photos: list[str], frames: int) -> list[dict[str, Any]]:
                     row: dict[str, Any] = {
                         "source": f"{photo}/{kind}",
                         "source_vmaf": source["vmaf"],
+                        "source_psnr": source["psnr"],
                         "target": f"h264 crf {reference_crf}",
                         "target_vmaf": target["vmaf"],
                         "variants": {},
@@ -241,6 +243,11 @@ def table(results: list[dict[str, Any]]) -> None:
     for row in results:
         found = row["variants"]
         plain = found["h264"]["bytes"]
+        if row["target"] == f"h264 crf {TARGET_CRFS[0]}":  # before: the damaged source itself
+            print(
+                f"{row['source']:<16} {'(source)':<12} {'damaged, not encoded':<20} {'':>5} {'':>8} "
+                f"{row['source_vmaf']:6.1f} {row['source_psnr']:6.2f}"
+            )
         for name, item in found.items():
             head = f"{row['source']:<16} {row['target']:<12} {name:<20}"
             if not item["reached"]:
