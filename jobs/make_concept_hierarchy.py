@@ -104,7 +104,8 @@ COCO_SENSES = {
 """Each COCO label's WordNet 3.0 noun sense (lemma.n.NN: the NN-th sense in ``index.noun`` order)."""
 
 PHRASES = {"bovid": "bovine animal", "equipment": "piece of equipment",
-           "electronic equipment": "piece of electronic equipment", "armor": "piece of armour"}
+           "electronic equipment": "piece of electronic equipment", "armor": "piece of armour",
+           "clothing": "piece of clothing", "footwear": "pair of shoes", "furniture": "piece of furniture"}
 """A concept's spoken name where WordNet's first lemma is not what a person says."""
 
 
