@@ -34,7 +34,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from vmaf_torch import VMAF
 
 MAX_SIZE = (1920, 1080)
 """Largest picture measured; larger pairs are brought down to fit (VMAF's model is for 1080p)."""
@@ -42,13 +41,16 @@ PSNR_CAP = 100.0
 _BT709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _SSIM_C1 = (0.01 * 255) ** 2
 _SSIM_C2 = (0.03 * 255) ** 2
-_MODEL: VMAF | None = None
+_MODEL: Any = None
 
 
-def _model() -> VMAF:
-    """The VMAF network, built once per process (its SVM holds the model's support vectors)."""
+def _model() -> Any:
+    """The VMAF network, built once per process (its SVM holds the model's support vectors);
+    imported on first use, since vmaf-torch brings pandas and only the remaster stage scores."""
     global _MODEL
     if _MODEL is None:
+        from vmaf_torch import VMAF
+
         _MODEL = VMAF(clip_score=True, enable_motion=True).eval()
     return _MODEL
 
