@@ -16,6 +16,7 @@ function in the order the API documents them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 import os
@@ -126,11 +127,20 @@ def served_app() -> FastAPI:
 def kept_fresh(
     engine: QueryEngine, every: float, warm: threading.Event
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: a thread that keeps the engine fresh while the app serves, and sets
-    `warm` once the catalog, the indexes and the text encoder are loaded."""
+    """The app's lifespan: the catalog, the indexes and the text encoder loaded before the app
+    takes its first connection, then a thread that keeps the engine fresh while it serves.
+
+    Loading before serving, not beside it, is what makes several workers on one port safe: a
+    worker still loading accepts no connection, so the others take them, and no search waits
+    seconds for a model. A start that fails is logged and served anyway (`/health` says
+    `starting`), and the thread tries again every `every` seconds."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await asyncio.to_thread(_load, engine, warm)
+        except Exception:
+            log.exception("loading the catalog, indexes or text encoder failed; trying again")
         stop = threading.Event()
         keeper = threading.Thread(
             target=_keep_fresh, args=(engine, stop, every, warm), name="archivist-refresh", daemon=True
@@ -310,7 +320,7 @@ def add_media_routes(app: FastAPI, settings: Settings, engine: QueryEngine, read
 
     @media("/media/video/{asset_id}", "video/mp4")
     def video(asset_id: str, request: Request) -> Response:
-        """The asset's access copy (H.264 MP4), for players: honours a byte range."""
+        """The asset's access copy (H.264 or AV1 in MP4), for players: honours a byte range."""
         view = engine.state.view
         if asset_id not in view.asset_row:
             raise UnknownAssetError(f"asset {asset_id[:80]!r} is not in the catalog")
@@ -448,22 +458,24 @@ def _result(result: Any) -> dict[str, Any]:
     return {"hits": [hit.to_dict() for hit in result.hits], "meta": result.meta}
 
 
+def _load(engine: QueryEngine, warm: threading.Event) -> None:
+    """What changed in the catalog and indexes; the text encoder too, until it is warm."""
+    engine.refresh()
+    if not warm.is_set():
+        engine.warm()
+        warm.set()
+
+
 def _keep_fresh(engine: QueryEngine, stop: threading.Event, every: float, warm: threading.Event) -> None:
-    """Load at start and warm the text encoder (until then the service says it is starting), then
-    pick up new indexes and snapshots until stopped. A failed start is tried again each round."""
-    while True:
+    """Pick up new indexes and snapshots until stopped (and finish a start that failed)."""
+    while not stop.wait(every):
         try:
-            engine.refresh()
-            if not warm.is_set():
-                engine.warm()
-                warm.set()
+            _load(engine, warm)
         except Exception:
             if warm.is_set():
                 log.exception("refreshing the catalog and indexes failed; serving the state loaded before")
             else:
                 log.exception("loading the catalog, indexes or text encoder failed; trying again")
-        if stop.wait(every):
-            return
 
 
 def _bearer(authorization: str | None) -> HTTPAuthorizationCredentials | None:

@@ -10,9 +10,11 @@ around 40 topic directions, both spaces indexed by ``build_index`` as a run woul
 are not MiniLM's, but a query costs the same whatever the vectors say: one MiniLM encoding, a
 search of each index, fusion, filters, folding and the catalog join.
 
-The service is ``archivist serve`` started as a subprocess on a free loopback port, with its
-real text encoder (MiniLM, loaded in the background at start; the first query waits for it and is
-not timed). This script is the second process: ``--clients`` asyncio workers (httpx, one
+The service is ``archivist serve --workers N`` started as a subprocess on a free loopback port,
+with its real text encoder (MiniLM), once for each ``--workers`` value (1 and 2 by default). It
+is ready when ``/health`` says ``ok``, which it does only once the encoder is loaded; the first
+search after that is timed on its own (``first_search_ms``: it must not wait for the encoder).
+This script is the second process: ``--clients`` asyncio workers (httpx, one
 keep-alive connection each) send ``GET /search?q=…&top=10`` back to back, every query a different
 three-word phrase from a small vocabulary, until ``--requests`` answers or ``--seconds`` have
 passed, whichever is first. Latency is per request, from sending to the whole body read, so it
@@ -142,11 +144,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_service(home: str, port: int, log: Path) -> subprocess.Popen:
+def start_service(home: str, port: int, log: Path, workers: int) -> subprocess.Popen:
     env = {**os.environ, "ARCHIVIST_HOME": home}
+    command = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "jobs.cli", *command],
             cwd=REPO,
             env=env,
             stdout=out,
@@ -154,8 +157,9 @@ def start_service(home: str, port: int, log: Path) -> subprocess.Popen:
         )
 
 
-def wait_until_answering(base: str, service: subprocess.Popen, log: Path) -> float:
-    """Seconds until the service answers a text search (its encoder loaded)."""
+def wait_until_ready(base: str, service: subprocess.Popen, log: Path) -> tuple[float, float]:
+    """Seconds until the service says it is ready (`/health`: catalog, indexes and text encoder
+    loaded), and the milliseconds of the first text search after that."""
     started = time.monotonic()
     while time.monotonic() - started < START_TIMEOUT:
         if service.poll() is not None:
@@ -163,11 +167,16 @@ def wait_until_answering(base: str, service: subprocess.Popen, log: Path) -> flo
                 f"archivist serve exited with {service.returncode}:\n{log.read_text()[-3000:]}"
             )
         try:
-            if httpx.get(f"{base}/search", params={"q": "warm up"}, timeout=START_TIMEOUT).status_code == 200:
-                return time.monotonic() - started
+            if httpx.get(f"{base}/health", timeout=START_TIMEOUT).json()["status"] == "ok":
+                ready = time.monotonic() - started
+                sent = time.perf_counter()
+                response = httpx.get(f"{base}/search", params={"q": "warm up"}, timeout=START_TIMEOUT)
+                response.raise_for_status()
+                return ready, (time.perf_counter() - sent) * 1000
         except httpx.TransportError:
-            time.sleep(0.5)
-    raise TimeoutError(f"archivist serve did not answer within {START_TIMEOUT:.0f} s")
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"archivist serve was not ready within {START_TIMEOUT:.0f} s")
 
 
 async def drive(base: str, clients: int, requests: int, seconds: float) -> tuple[list[float], int, float]:
@@ -201,34 +210,21 @@ async def drive(base: str, clients: int, requests: int, seconds: float) -> tuple
     return latencies, failures, time.monotonic() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", help="serve this archive home instead of a synthetic one")
-    parser.add_argument("--shots", type=int, default=3000)
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch:
-        folder = Path(scratch)
-        home = args.home or synthetic_home(folder, args.shots).home
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = folder / "serve.log"
-        service = start_service(home, port, log)
-        try:
-            ready = wait_until_answering(base, service, log)
-            load_at_start = os.getloadavg()[0]
-            latencies, failures, wall = asyncio.run(drive(base, args.clients, args.requests, args.seconds))
-        finally:
-            service.terminate()
-            service.wait(timeout=30)
+def measure(home: str, folder: Path, workers: int, args: argparse.Namespace) -> dict:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = folder / f"serve-{workers}.log"
+    service = start_service(home, port, log, workers)
+    try:
+        ready, first_ms = wait_until_ready(base, service, log)
+        load_at_start = os.getloadavg()[0]
+        latencies, failures, wall = asyncio.run(drive(base, args.clients, args.requests, args.seconds))
+    finally:
+        service.terminate()
+        service.wait(timeout=60)
     ms = np.asarray(latencies)
-    figures = {
-        "shots": args.shots if not args.home else None,
-        "home": args.home,
-        "clients": args.clients,
+    return {
+        "workers": workers,
         "answered": len(latencies),
         "failed": failures,
         "seconds": round(wall, 2),
@@ -236,23 +232,42 @@ def main() -> None:
         "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
         "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
         "ready_after_s": round(ready, 1),
+        "first_search_ms": round(first_ms, 1),
         "load_average": [round(load_at_start, 1), round(os.getloadavg()[0], 1)],
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help="serve this archive home instead of a synthetic one")
+    parser.add_argument("--shots", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", default="1,2", help="server processes to compare, comma-separated")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch:
+        folder = Path(scratch)
+        home = args.home or synthetic_home(folder, args.shots).home
+        runs = [measure(home, folder, int(w), args) for w in args.workers.split(",")]
+    figures = {"shots": args.shots if not args.home else None, "home": args.home, "clients": args.clients}
+    figures["runs"] = runs
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(
-        f"text search via archivist serve: {figures['clients']} clients, {figures['answered']} answers "
-        f"({figures['failed']} failed) in {figures['seconds']} s"
-    )
-    print(
-        f"  {figures['requests_per_second']} requests/s, "
-        f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms"
-    )
-    print(
-        f"  (service answering {figures['ready_after_s']} s after start; load average "
-        f"{figures['load_average'][0]} → {figures['load_average'][1]} on {os.cpu_count()} cores)"
-    )
+    print(f"text search via archivist serve: {args.clients} clients, on {os.cpu_count()} cores")
+    for run in runs:
+        print(
+            f"  {run['workers']} worker(s): {run['answered']} answers ({run['failed']} failed) in "
+            f"{run['seconds']} s, {run['requests_per_second']} requests/s, p50 {run['p50_ms']} ms, "
+            f"p99 {run['p99_ms']} ms; ready after {run['ready_after_s']} s, first search "
+            f"{run['first_search_ms']} ms; load average {run['load_average'][0]} → {run['load_average'][1]}"
+        )
+    base = runs[0]["requests_per_second"]
+    for run in runs[1:]:
+        ratio = run["requests_per_second"] / base if base else float("nan")
+        print(f"  {run['workers']} workers / {runs[0]['workers']}: {ratio:.2f}× the requests per second")
 
 
 if __name__ == "__main__":
