@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -158,23 +159,26 @@ def _map(ds: ray.data.Dataset, fn: type, kwargs: dict[str, Any], resources: Reso
     fixed size whose other actors hold every CPU that room never comes, so its tasks waited for
     ever (seen: a run hung for 15 minutes after losing a node; Ray's own pool keeps a dead actor's
     slot, ray-project/ray#62746). The run plans its unfinished assets again instead
-    (`jobs.run._process`)."""
-    return ds.map_batches(
-        fn,
-        fn_constructor_kwargs=kwargs,
-        batch_format="pyarrow",
-        batch_size=resources.batch_size,
-        compute=ActorPoolStrategy(min_size=resources.min_actors, max_size=resources.max_actors),
-        num_cpus=resources.num_cpus,
-        num_gpus=resources.num_gpus or None,
-        max_restarts=0,
-        **_placement(resources),
-    )
+    (`jobs.run._process`). Ray 2.60 (pinned) names no parameter for restarts and warns that
+    remote arguments will go in 2.64: the warning is kept from the user's terminal here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        return ds.map_batches(
+            fn,
+            fn_constructor_kwargs=kwargs,
+            batch_format="pyarrow",
+            batch_size=resources.batch_size,
+            compute=ActorPoolStrategy(min_size=resources.min_actors, max_size=resources.max_actors),
+            num_cpus=resources.num_cpus,
+            num_gpus=resources.num_gpus or None,
+            max_restarts=0,
+            **_placement(resources),
+        )
 
 
 def _placement(resources: Resources) -> dict[str, Any]:
-    """Ray's placement of a step's actors: spread over the nodes when asked (otherwise Ray's
-    default, not passed, since a remote argument beyond the named ones is deprecated)."""
+    """Ray's placement of a step's actors: spread over the nodes when asked, otherwise Ray's
+    default (not passed)."""
     return {"scheduling_strategy": "SPREAD"} if resources.spread else {}
 
 

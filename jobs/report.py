@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pyarrow as pa
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -116,21 +117,44 @@ def _run_status(row: dict[str, Any]) -> str:
 
 
 def remasters_table(outputs: list[dict[str, Any]], console: Console) -> None:
-    """Where each output went (its manifest sits beside it) and what restoration changed."""
-    table = Table(title="remastered outputs (manifest: <output>.manifest.json beside each)")
-    for column in ("kind", "output", "size", "noise", "sharpness", "flicker"):
-        table.add_column(column, overflow="fold", no_wrap=column == "output")
-    room = _path_room(console, 50)
+    """Where each output went (its manifest sits beside it), what restoration changed, and how far
+    the access copy stands from its source (VMAF). The file's name says which output it is
+    (`master.mkv`, `access.mp4`), so no column repeats it; a failed asset's error is its own line."""
+    table = Table(
+        title="remastered outputs (manifest: <output>.manifest.json beside each)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("output", no_wrap=True)
+    for column in ("codec", "size", "noise", "sharp", "flicker", "VMAF"):
+        table.add_column(column, no_wrap=True, justify="right" if column == "VMAF" else "left")
+    room = _path_room(console, 30)
+    failed = []
     for row in outputs:
         if row["status"] != "ok":
-            table.add_row("failed", _path(row["source_uri"], room), "", row["error"] or "", "", "")
+            failed.append(row)
             continue
         change = [
-            f"{_cell(row[f'{m}_before'])}→{_cell(row[f'{m}_after'])}"
+            f"{_figure(row[f'{m}_before'])}→{_figure(row[f'{m}_after'])}"
             for m in ("noise", "sharpness", "flicker")
         ]
-        table.add_row(row["kind"], _path(row["output_uri"], room), f"{row['width']}×{row['height']}", *change)
+        vmaf = row.get("vmaf_vs_source")  # the access copy against its source; none for a master
+        table.add_row(
+            _path(row["output_uri"], room),
+            row.get("codec") or row["kind"],
+            f"{row['width']}×{row['height']}",
+            *change,
+            "" if vmaf is None else f"{vmaf:.1f}",
+        )
     console.print(table)
+    for row in failed:
+        console.print(f"[red]failed:[/red] {row['source_uri']}: {row['error']}", highlight=False)
+
+
+def _figure(value: float | None) -> str:
+    """A before/after figure in three significant digits: the change, not the decimals, is read."""
+    return "" if value is None else f"{value:.3g}"
 
 
 def audit_line(audit: dict[str, Any], console: Console) -> None:

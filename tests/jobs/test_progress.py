@@ -74,12 +74,14 @@ def test_on_a_terminal_progress_is_bars_for_assets_shots_and_keyframes() -> None
 def test_the_demos_tables_fit_80_columns_with_paths_on_one_line() -> None:
     """A long output path keeps its file name whole on one line instead of folding a letter a line."""
     console = Console(file=io.StringIO(), width=80, color_system=None)
-    output = "/home/archivist/.local/share/archivist/masters/3f/3f9a2c41d7e8/shot-0000-0120.mezzanine.mkv"
+    output = "/home/archivist/.local/share/archivist/masters/" + "3f9a2c41d7e8" * 5 + "0c7b/access.mp4"
     report.remasters_table(
         [
             {
                 "status": "ok",
-                "kind": "mezzanine",
+                "kind": "access",
+                "codec": "av1",
+                "vmaf_vs_source": 93.46,
                 "output_uri": output,
                 "width": 1280,
                 "height": 544,
@@ -103,7 +105,8 @@ def test_the_demos_tables_fit_80_columns_with_paths_on_one_line() -> None:
     )
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     assert max(len(line) for line in shown.splitlines()) <= 80
-    assert "shot-0000-0120.mezzanine.mkv" in shown and "reel-0042-interview-uncut.mov" in shown
+    assert "0c7b/access.mp4" in shown and "reel-0042-interview-uncut.mov" in shown
+    assert "av1" in shown and "93.5" in shown  # the access copy's codec and its VMAF against the source
 
 
 @pytest.mark.slow
