@@ -123,6 +123,13 @@ def _picture(frame: av.VideoFrame, deep: bool) -> tuple[np.ndarray, np.ndarray |
     return rgb, (wide - rgb.astype(np.int32) * 257).astype(np.float32)
 
 
+_NOT_PER_FIELD = {
+    "deblock": "a codec's block grid is the frame's, not a field's",
+    "artefacts": "the network learned whole frames, not half-height fields",
+}
+"""Operations an interlaced asset, restored field by field, does without, and why."""
+
+
 class Remasterer:
     """Ray Data stage: rows of ``asset_id``/``uri`` in, ``REMASTER`` rows (master and access) out.
 
@@ -322,13 +329,12 @@ class Remasterer:
         plan = make_plan(meter.result(), self.selection, self.restore_params)
         if interlaced:
             for decision in plan.decisions:
-                if decision["op"] == "deblock" and decision["apply"]:
+                if decision["op"] in _NOT_PER_FIELD and decision["apply"]:
                     decision["apply"] = False
                     decision["why"] += (
-                        "; skipped: interlaced, restored per field, and a codec's block grid "
-                        "is the frame's, not a field's"
+                        "; skipped: interlaced, restored per field, and " + _NOT_PER_FIELD[decision["op"]]
                     )
-            plan.ops = [step for step in plan.ops if step["op"] != "deblock"]
+            plan.ops = [step for step in plan.ops if step["op"] not in _NOT_PER_FIELD]
         return plan
 
     def _encode(

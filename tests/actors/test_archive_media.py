@@ -267,13 +267,16 @@ def test_interlaced_masters_keep_their_fields_and_access_copies_are_deinterlaced
 ) -> None:
     remasterer = Remasterer(
         out_root=str(tmp_path),
-        restore="denoise",
+        restore="denoise,artefacts",
         upscale=2,
         upscale_method="lanczos",
         preset="ultrafast",
         measure_frames=6,
     )
     master_row, access_row = remaster(remasterer, corpus["anamorphic_pal_mkv"])
+    # Fields are denoised each on its own; the artefact network, which learned whole frames, is not run.
+    assert [step["op"] for step in json.loads(master_row["operations"])] == ["denoise"]
+    assert "learned whole frames, not half-height fields" in master_row["decisions"]
     assert (master_row["width"], master_row["height"], master_row["upscale"]) == (720, 576, 1)
     assert (access_row["width"], access_row["height"], access_row["upscale"]) == (1440, 1152, 2)
     decisions = json.loads(master_row["decisions"])
