@@ -20,6 +20,7 @@ from actors.keyframes import append_columns
 from actors.qc_policy import PolicyRule
 from actors.remaster import Remasterer
 from actors.restore import parse_ops
+from actors.restore.retime import MAX_FPS, MIN_FPS, check_rate
 from actors.stage import RUNTIME, ModelParams, Owned, Resources, Stage
 from catalog.rows import first_per_asset
 from catalog.schema import REMASTERED
@@ -48,6 +49,18 @@ class RemasterParams(ModelParams):
         ge=0,
         description="frames of the access copy scored against the source (VMAF, PSNR, SSIM); 0: none",
     )
+    retime_fps: float | None = Field(
+        None,
+        ge=MIN_FPS,
+        le=MAX_FPS,
+        description="the access copy's frame rate, at the footage's true speed (motion-compensated; "
+        "the master keeps the source's frames)",
+    )
+    source_fps: dict[str, float] = Field(
+        default_factory=dict,
+        description="the rate footage was shot at, by a pattern of its URI (fnmatch), where the container's "
+        "is wrong: {'*/silent/*': 16}; the access copy then plays at its true speed",
+    )
     out: str | None = Field(None, description="where outputs go; default: masters/ under the home")
     tile: int | None = Field(
         None, ge=16, description="upscale in tiles of this side", json_schema_extra=RUNTIME
@@ -61,6 +74,13 @@ class RemasterParams(ModelParams):
     @classmethod
     def _known_operations(cls, value: str) -> str:
         parse_ops(value)
+        return value
+
+    @field_validator("source_fps")
+    @classmethod
+    def _plausible_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for pattern, rate in value.items():
+            check_rate(rate, f"source_fps[{pattern!r}]")
         return value
 
     @model_validator(mode="after")

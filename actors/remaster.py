@@ -91,6 +91,7 @@ from actors.remaster_outputs import (
     write_frame,
 )
 from actors.remaster_quality import access_against_source
+from actors.remaster_retime import AccessTiming
 from actors.restore import Plan, Restorer, ShotMeter, check_params, make_plan, parse_ops
 from actors.upscale import Upscaler
 from catalog.schema import REMASTER
@@ -156,6 +157,8 @@ class Remasterer:
         av1_crf: int | None = None,
         av1_preset: int | None = None,
         quality_frames: int = 16,
+        retime_fps: float | None = None,
+        source_fps: Mapping[str, float] | None = None,
         measure_frames: int = 48,
         tile: int | None = None,
         work_dir: str | None = None,
@@ -175,6 +178,8 @@ class Remasterer:
             av1_preset=av1_preset,
         )
         self.quality_frames = max(0, int(quality_frames))
+        self.retime_fps = retime_fps
+        self.source_fps = dict(source_fps or {})
         self.measure_frames = max(1, int(measure_frames))
         self.work_dir = work_dir
         self.master_policy = list(master_policy)
@@ -212,6 +217,14 @@ class Remasterer:
         source_sha256 = sha256_of(uri, self.storage_options)
         survey = self._survey(uri)
         info = survey["info"]
+        survey["retime"] = AccessTiming.of(
+            uri,
+            container_fps=survey["rate"],
+            sample_pts=survey["sample_pts"],
+            audio_streams=info["audio_streams"],
+            retime_fps=self.retime_fps,
+            source_fps=self.source_fps,
+        )
         frames = info["frame_count"] or round((info["duration_s"] or 0) * survey["rate"])
         stride = max(1, frames // self.measure_frames)
         plan = self._plan(uri, stride, survey["fields"]["interlaced"], survey["bit_depth"] > 8)
@@ -234,7 +247,8 @@ class Remasterer:
                 size=figures["size"],
                 interlaced_order=fields["field_order"] if fields["interlaced"] else None,
                 frames=figures["frames"],
-                quality_frames=self.quality_frames,
+                # a retimed copy's frames are not the source's, one for one: nothing to pair
+                quality_frames=0 if survey["retime"] else self.quality_frames,
             )
             for output in outputs:
                 output.sha256 = file_sha256(output.staging)
@@ -246,6 +260,8 @@ class Remasterer:
         for output in outputs:
             manifest_uri = self._manifest_uri(output.uri)
             manifest = self._manifest(asset_id, uri, source_sha256, survey, plan, output, figures, seconds)
+            if output.kind == "access" and survey["retime"]:
+                manifest["retime"] = survey["retime"].manifest()
             if output.kind == "master":
                 manifest["fixity"] = self._publish_checksums(output.uri, checksums)
                 manifest["policy"] = {"rules": len(self.master_policy), "passed": check["policy_passed"]}
@@ -344,6 +360,7 @@ class Remasterer:
         fields = survey["fields"]
         interlaced, order = fields["interlaced"], fields["field_order"]
         master, access = outputs
+        retime: AccessTiming | None = survey["retime"]
         deep = master.pix_fmt != "bgr0"
         before, after = ShotMeter(stride), ShotMeter(stride)
         if interlaced:
@@ -366,10 +383,17 @@ class Remasterer:
             deinterlace_access = Deinterlacer(width, height, order) if interlaced else None
             deinterlace_source = Deinterlacer(width, height, order) if interlaced else None
 
+            def write_access(upscaled: np.ndarray, pts: int) -> None:
+                if retime is None:
+                    write_frame(access, upscaled, pts, time_base)
+                    return
+                for image, ticks in retime.push(upscaled, float(pts * time_base)):
+                    write_frame(access, image, ticks, retime.time_base)
+
             def to_access(picture: np.ndarray, pts: int) -> None:
                 upscaled = self.upscaler(picture)
                 after.add(upscaled)
-                write_frame(access, upscaled, pts, time_base)
+                write_access(upscaled, pts)
 
             def emit(restored: np.ndarray) -> None:
                 pts, residual = pending.popleft()
@@ -382,7 +406,7 @@ class Remasterer:
                 upscaled = self.upscaler(restored)
                 after.add(upscaled)
                 write_frame(master, upscaled, pts, time_base, residual)
-                write_frame(access, upscaled, pts, time_base)
+                write_access(upscaled, pts)
 
             for packet in container.demux([stream, *audio]):
                 if packet.stream.type == "audio":
@@ -412,13 +436,17 @@ class Remasterer:
                     to_access(picture, access_pts.popleft())
                 for picture in deinterlace_source.flush():
                     before.add(_resized(picture, size))
+            if retime is not None:
+                for image, ticks in retime.flush():
+                    write_frame(access, image, ticks, retime.time_base)
             for output in outputs:
                 output.container.mux(output.video.encode())
                 for track in output.audio.values():
                     track.close(output.container)
                 close(output, audio)
-        if any(output.frames != decoded for output in outputs):
-            raise RemasterError(f"decoded {decoded} frames but wrote {[o.frames for o in outputs]}")
+        wanted = {"master": decoded, "access": retime.frames if retime else decoded}
+        if any(output.frames != wanted[output.kind] for output in outputs):
+            raise RemasterError(f"made {wanted} frames but wrote {[o.frames for o in outputs]}")
         return {
             "frames": decoded,
             "fps": float(rate),
@@ -448,9 +476,12 @@ class Remasterer:
                 output.width, output.height = width + width % 2, height + height % 2
             output.field_order = survey["fields"]["field_order"] if output.kind == "master" else "progressive"
             encoder = "ffv1" if output.kind == "master" else self.access.encoder
-            video = output.container.add_stream(encoder, rate=frame_rate(source))
+            retime = survey["retime"] if output.kind == "access" else None
+            video = output.container.add_stream(
+                encoder, rate=retime.target_fps if retime else frame_rate(source)
+            )
             video.width, video.height, video.pix_fmt = output.width, output.height, output.pix_fmt
-            video.codec_context.time_base = source.time_base
+            video.codec_context.time_base = retime.time_base if retime else source.time_base
             video.codec_context.field_order = _FIELD_ORDER_CODE[output.field_order]
             if sar:  # both axes scale alike, so the sample aspect ratio is the source's at any size
                 video.codec_context.sample_aspect_ratio = sar  # MP4 and the H.264 stream take it from here
@@ -469,6 +500,12 @@ class Remasterer:
                 output.container.start_encoding()
             except av.FFmpegError as exc:
                 raise audio_refused("start", output, audio, exc) from exc
+
+    @staticmethod
+    def _fps(survey: dict[str, Any], output: Output, figures: dict[str, Any]) -> float:
+        """The output's frame rate: the source's, or the retimed access copy's."""
+        retime = survey["retime"] if output.kind == "access" else None
+        return float(retime.target_fps) if retime else figures["fps"]
 
     @staticmethod
     def _manifest_uri(output_uri: str) -> str:
@@ -532,7 +569,7 @@ class Remasterer:
                 "sample_aspect_ratio": ratio(survey["sar"]),
                 "field_order": output.field_order,
                 "frame_count": output.frames,
-                "fps": figures["fps"],
+                "fps": self._fps(survey, output, figures),
                 "time_base": figures["time_base"],
                 "timing": figures["timing"],
                 "audio": [track.manifest() for track in output.audio.values()],
@@ -576,7 +613,7 @@ class Remasterer:
             "width": output.width,
             "height": output.height,
             "frame_count": output.frames,
-            "fps": figures["fps"],
+            "fps": self._fps(survey, output, figures),
             "upscale": output.upscale,
             "operations": json.dumps(plan.ops),
             "decisions": json.dumps(self._decisions(survey, plan, output)),
