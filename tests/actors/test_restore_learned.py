@@ -67,12 +67,21 @@ def test_codec_round_trips_keep_every_frame_in_order() -> None:
 
 
 def test_a_codec_damaged_held_out_clip_comes_out_closer_to_its_original(remover: ArtefactRemover) -> None:
+    """Over the three inner frames: libx264's output for the same frames is not the same from one
+    round trip to the next (seen: up to 0.08 dB apart), so one frame's margin is not a measure."""
     clean = held_out_pan()
     damaged = CodecDamage((Generation("h264", 40),)).apply(clean)
-    restored = remover.restore(damaged, 2)
-    assert psnr(restored, clean[2]) > psnr(damaged[2], clean[2]) + 0.05
-    half = remover.restore(damaged, 2, strength=0.5)
-    assert psnr(damaged[2], clean[2]) < psnr(half, clean[2]) < psnr(restored, clean[2])
+
+    def gain(strength: float) -> float:
+        inner = range(1, len(clean) - 1)
+        gains = [
+            psnr(remover.restore(damaged, i, strength=strength), clean[i]) - psnr(damaged[i], clean[i])
+            for i in inner
+        ]
+        return float(np.mean(gains))
+
+    full, half = gain(1.0), gain(0.5)
+    assert full > 0.1 and 0.05 < half < full, (full, half)  # seen: +0.33 to +0.35, half +0.20
 
 
 def test_auto_runs_the_network_on_a_low_rate_copy_and_leaves_clean_footage_alone() -> None:
@@ -133,13 +142,16 @@ def test_deblur_sharpens_soft_focus_by_the_measured_spread() -> None:
 
 
 def test_a_training_run_is_reproducible_from_its_seed() -> None:
+    """From the same damaged pairs. The pairs themselves are not bit-reproducible: libx264's round
+    trip of the same frames differs now and then (seen here), so this test does not build them twice."""
     photo = load_still("camera.png")
 
     def source(rng: np.random.Generator) -> list[np.ndarray]:
         return pan(photo, 3, (64, 64), rng)
 
+    pool = build_pool([source], 2, np.random.default_rng(1), patch=32, per_frame=1, log=lambda _: None)
+
     def run(seed: int) -> dict[str, torch.Tensor]:
-        pool = build_pool([source], 2, np.random.default_rng(seed), patch=32, per_frame=1, log=lambda _: None)
         net, training = train_network(
             pool, seed=seed, steps=3, batch=2, channels=8, blocks=1, device="cpu", log=lambda _: None
         )
