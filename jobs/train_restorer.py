@@ -17,8 +17,11 @@ Held out, never trained on: the photographs ``chelsea``, ``coffee`` and
 The figures in the recipe are measured on those, through fixed H.264 and
 MPEG-2 round trips (``HELD_OUT_DAMAGE``).
 
-Everything random draws from one seeded generator, the codecs and training
-run on one thread, so the same seed and torch version give the same weights.
+Everything random draws from one seeded generator and the codecs and training
+run on one thread, so the same seed and torch version give the same training
+from the same damaged pairs. The pairs are not bit-reproducible: libx264's
+round trip of the same frames differs now and then (seen 2026-12-03, cause not
+found), so two runs of the recipe give close, not identical, weights.
 """
 
 from __future__ import annotations
