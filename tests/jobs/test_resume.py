@@ -77,8 +77,10 @@ def test_a_killed_run_resumes_exactly(ray_session, home: Path, tmp_path: Path, c
 
 
 def test_a_lost_worker_is_planned_around(home: Path, tmp_path: Path, clip_writer) -> None:
-    """The stages' actors killed mid-run (as the kernel's OOM killer would): the run plans its
-    unfinished assets again, says so, and commits every asset once."""
+    """The stages' actors killed mid-run (as the kernel's OOM killer would): every asset is
+    committed once. An actor killed with a task in flight makes the run plan its unfinished assets
+    again (it says so); one killed between tasks Ray replaces itself. Which one a kill meets is
+    timing, so the re-planning itself is pinned by the cluster test, whose lost node holds work."""
     source = tmp_path / "tapes"
     source.mkdir()
     for i in range(CLIPS):
@@ -114,7 +116,6 @@ def test_a_lost_worker_is_planned_around(home: Path, tmp_path: Path, clip_writer
             os.killpg(run.pid, signal.SIGKILL)
     assert killed == 0, "no stage actor was found to kill"
     assert run.returncode == 0, err[-3000:]
-    assert "planning the" in err and "unfinished assets again" in err
     summary = json.loads(out)
     assert summary["assets"]["ok"] == CLIPS and summary["assets"]["failed"] == 0
     catalog = open_catalog(Settings())
