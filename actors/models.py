@@ -10,9 +10,10 @@ choice is made here and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,23 @@ class ModelLoadError(RuntimeError):
 
     def __reduce__(self) -> tuple[type[ModelLoadError], tuple[str | None, ...]]:
         return (type(self), (self.model, self.source, self.package, self.reason, self.hint))
+
+
+def load_checkpoint(
+    path: Path, build: Callable[..., torch.nn.Module], *, model: str, trainer: str
+) -> tuple[torch.nn.Module, str]:
+    """A network this project trained (``{"config", "state_dict"}`` as its trainer saves it) in
+    eval mode, and its version: the weights' sha256 prefix. A file that cannot be loaded is a
+    ModelLoadError naming it and the command that makes it (``trainer``)."""
+    try:
+        blob = path.read_bytes()
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        net = build(**checkpoint["config"])
+        net.load_state_dict(checkpoint["state_dict"])
+    except Exception as exc:
+        hint = f"run `{trainer}` to produce it"
+        raise ModelLoadError(model, str(path), reason=f"{type(exc).__name__}: {exc}", hint=hint) from exc
+    return net.eval(), hashlib.sha256(blob).hexdigest()[:12]
 
 
 def pick_device(preferred: str | None = None) -> torch.device:

@@ -15,7 +15,6 @@ memory stays bounded by the tile size, not the frame size.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actors.models import ModelLoadError, pick_device
+from actors.models import load_checkpoint, pick_device
 from actors.restore.pixels import to_uint8
 
 MODEL_NAME = "archivist-upscaler-x2"
@@ -68,15 +67,9 @@ class UpscalerNet(nn.Module):
 def load_network(path: str | Path | None = None) -> tuple[UpscalerNet, str]:
     """The network and its version (the weights' sha256 prefix); a clear error naming the file."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    try:
-        blob = path.read_bytes()
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        net = UpscalerNet(**checkpoint["config"])
-        net.load_state_dict(checkpoint["state_dict"])
-    except Exception as exc:
-        hint = "run `archivist train upscaler` (jobs/train_upscaler.py) to produce it"
-        raise ModelLoadError(MODEL_NAME, str(path), reason=f"{type(exc).__name__}: {exc}", hint=hint) from exc
-    return net.eval(), hashlib.sha256(blob).hexdigest()[:12]
+    net, version = load_checkpoint(path, UpscalerNet, model=MODEL_NAME, trainer="archivist train upscaler")
+    assert isinstance(net, UpscalerNet)
+    return net, version
 
 
 class Upscaler:
@@ -119,8 +112,13 @@ class Upscaler:
 
     def manifest(self) -> dict[str, Any]:
         """What the manifest records of this (a remaster is reproducible from its manifest)."""
-        return {"model": self.model, "version": self.version, "factor": self.factor,
-                "method": self.method, "device": str(self.device)}
+        return {
+            "model": self.model,
+            "version": self.version,
+            "factor": self.factor,
+            "method": self.method,
+            "device": str(self.device),
+        }
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         for _ in range({1: 0, 2: 1, 4: 2}[self.factor]):
@@ -153,6 +151,6 @@ class Upscaler:
                 bottom, right = min(y1 + margin, height), min(x1 + margin, width)
                 patch = source[top:bottom, left:right].to(self.device)[None, None]
                 result = self.net(patch)[0, 0]
-                core = result[2 * (y0 - top): 2 * (y1 - top), 2 * (x0 - left): 2 * (x1 - left)]
-                out[2 * y0: 2 * y1, 2 * x0: 2 * x1] = core.float().cpu().numpy()
+                core = result[2 * (y0 - top) : 2 * (y1 - top), 2 * (x0 - left) : 2 * (x1 - left)]
+                out[2 * y0 : 2 * y1, 2 * x0 : 2 * x1] = core.float().cpu().numpy()
         return out

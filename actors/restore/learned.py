@@ -27,7 +27,6 @@ tile, not the frame.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actors.models import ModelLoadError, pick_device
+from actors.models import load_checkpoint, pick_device
 from actors.restore.motion import warp_to
 from actors.restore.pixels import to_uint8
 
@@ -85,15 +84,9 @@ class RestorerNet(nn.Module):
 def load_network(path: str | Path | None = None) -> tuple[RestorerNet, str]:
     """The network and its version (the weights' sha256 prefix); a clear error naming the file."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    try:
-        blob = path.read_bytes()
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        net = RestorerNet(**checkpoint["config"])
-        net.load_state_dict(checkpoint["state_dict"])
-    except Exception as exc:
-        hint = "run `archivist train restorer` (jobs/train_restorer.py) to produce it"
-        raise ModelLoadError(MODEL_NAME, str(path), reason=f"{type(exc).__name__}: {exc}", hint=hint) from exc
-    return net.eval(), hashlib.sha256(blob).hexdigest()[:12]
+    net, version = load_checkpoint(path, RestorerNet, model=MODEL_NAME, trainer="archivist train restorer")
+    assert isinstance(net, RestorerNet)
+    return net, version
 
 
 def aligned_window(frames: Sequence[np.ndarray], i: int, radius: int = NEIGHBOURS) -> list[np.ndarray]:
