@@ -22,6 +22,7 @@ from indexes.defaults import DEFAULT_TOP, DIVERSITY, DIVERSITY_HELP, FAIRNESS, F
 from jobs.cli_catalog import expire_command
 from jobs.cli_estimate import estimate_command
 from jobs.cli_people import people_app
+from jobs.cli_train import TRAIN_COMMANDS
 from jobs.cli_voices import voices_app
 from jobs.errors import SpecError
 
@@ -106,6 +107,8 @@ def friendly(command: F) -> F:
 
 catalog_app.command("expire")(friendly(expire_command))
 app.command("estimate")(friendly(estimate_command))
+for _name, _command in TRAIN_COMMANDS.items():
+    train_app.command(_name)(friendly(_command))
 
 
 def _spec_for(target: str) -> JobSpec:
@@ -590,55 +593,6 @@ def submit(
         print(result["logs"])
         if result["status"] != "SUCCEEDED":
             raise typer.Exit(1)
-
-
-@train_app.command("upscaler")
-@friendly
-def train_upscaler(
-    out_path: Annotated[
-        Path | None, typer.Option("--out", help="where the weights go; default: the committed file")
-    ] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    steps: Annotated[int, typer.Option(min=1)] = 1500,
-) -> None:
-    """Train the x2 upscaler on the bundled stills and sample frames under synthetic archive damage."""
-    from actors.upscale import DEFAULT_WEIGHTS
-    from jobs.train_upscaler import train_upscaler as train
-
-    print(json.dumps(train(out_path or DEFAULT_WEIGHTS, seed=seed, steps=steps), indent=2, default=str))
-
-
-@train_app.command("restorer")
-@friendly
-def train_restorer(
-    out_path: Annotated[
-        Path | None, typer.Option("--out", help="where the weights go; default: the committed file")
-    ] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    steps: Annotated[int, typer.Option(min=1)] = 2500,
-    clips: Annotated[int, typer.Option(min=1, help="damaged training clips to cut patches from")] = 300,
-) -> None:
-    """Train the artefact-removal network on bundled stills and sample clips through real codec damage."""
-    from actors.restore.learned import DEFAULT_WEIGHTS
-    from jobs.train_restorer import train_restorer as train
-
-    trained = train(out_path or DEFAULT_WEIGHTS, seed=seed, steps=steps, clips=clips)
-    print(json.dumps(trained, indent=2, default=str))
-
-
-@train_app.command("manipulation")
-@friendly
-def train_manipulation(
-    out_path: Annotated[
-        Path | None, typer.Option("--out", help="where the detector goes; default: the committed file")
-    ] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-) -> None:
-    """Train the face-manipulation detector on real faces against swaps, blends and upscaling artefacts."""
-    from jobs.audit.manipulation import DEFAULT_WEIGHTS, train_manipulation_detector
-
-    trained = train_manipulation_detector(out_path or DEFAULT_WEIGHTS, seed=seed)
-    print(json.dumps(trained, indent=2, default=str))
 
 
 SpecPaths = Annotated[list[Path], typer.Argument(help="job spec files, or folders of them")]
